@@ -1,0 +1,77 @@
+"""HTTP plumbing shared by every dialect: bounded body reading, decoding into wire models,
+and running a handler so that a caller who goes away cancels its work."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import msgspec
+from starlette.requests import Request
+
+from seekgate import errors
+
+__all__ = ["ClientGone", "decode", "read_body", "until_disconnected"]
+
+T = TypeVar("T")
+_AT = re.compile(r" - at `\$\.?(.*)`$")
+
+
+class ClientGone(Exception):
+    """The caller disconnected before the answer was ready; nothing is sent."""
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise errors.PayloadTooLarge(f"request body is {length} bytes; the limit is {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    """Decode and validate; errors name the offending field."""
+    if not body.strip():
+        raise errors.MalformedJSON("the request body is empty; send a JSON object")
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        match = _AT.search(text)
+        param = match.group(1) if match else None
+        message = _AT.sub("", text)
+        if param:
+            message = f"{param}: {message}"
+        raise errors.InvalidRequest(f"invalid request: {message}", param=param) from None
+    except msgspec.DecodeError as exc:
+        raise errors.MalformedJSON(f"the request body is not valid JSON: {exc}") from None
+
+
+async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it if the client disconnects first."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_wait_disconnect(request))
+    try:
+        done, _ = await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        watcher.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    raise ClientGone()
+
+
+async def _wait_disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

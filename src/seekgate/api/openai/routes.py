@@ -1,0 +1,160 @@
+"""OpenAI-compatible routes: thin handlers that decode, call the gateway, and encode."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from seekgate import errors
+from seekgate.api.http import ClientGone, decode, read_body, until_disconnected
+from seekgate.api.openai import translate, wire
+from seekgate.core.service import Gateway, OpenStream
+from seekgate.core.types import Chunk
+
+__all__ = ["openai_error_response", "routes"]
+
+log = logging.getLogger("seekgate.api")
+
+_chat_decoder = msgspec.json.Decoder(wire.ChatCompletionRequest)
+_completion_decoder = msgspec.json.Decoder(wire.CompletionRequest)
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def openai_error_response(exc: errors.SeekgateError) -> Response:
+    return JSONResponse(translate.error_body(exc), status_code=exc.status, headers=exc.headers or None)
+
+
+def _handle(fn: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """Render every failure in OpenAI's error format; unexpected ones are logged, not hidden."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except errors.SeekgateError as exc:
+            return openai_error_response(exc)
+        except ClientGone:
+            return Response(status_code=499)
+        except Exception:
+            log.exception("unhandled error in %s", request.url.path)
+            return openai_error_response(errors.SeekgateError("internal error; see the gateway log"))
+
+    return endpoint
+
+
+def _rid(prefix: str) -> str:
+    return prefix + os.urandom(12).hex()
+
+
+def _headers(stream: OpenStream | None, alias: str, backend: str) -> dict[str, str]:
+    return {"x-seekgate-model": alias, "x-seekgate-backend": backend}
+
+
+def routes(gateway: Gateway, max_body: int) -> list[Route]:
+    async def chat_completions(request: Request) -> Response:
+        body = decode(await read_body(request, max_body), _chat_decoder)
+        core_request = translate.chat_request(body)
+        rid = _rid("chatcmpl-")
+        if body.stream:
+            opened = await until_disconnected(request, gateway.stream(core_request))
+            usage = bool(body.stream_options and body.stream_options.include_usage)
+            return StreamingResponse(
+                _chat_events(rid, opened, usage),
+                media_type="text/event-stream",
+                headers=_SSE_HEADERS | _headers(opened, opened.entry.alias, opened.entry.backend_name),
+            )
+        entry, answer = await until_disconnected(request, gateway.chat(core_request))
+        return Response(
+            translate.chat_response(rid, entry.alias, answer),
+            media_type="application/json",
+            headers=_headers(None, entry.alias, entry.backend_name),
+        )
+
+    async def completions(request: Request) -> Response:
+        body = decode(await read_body(request, max_body), _completion_decoder)
+        core_request = translate.completion_request(body)
+        rid = _rid("cmpl-")
+        if body.stream:
+            opened = await until_disconnected(request, gateway.stream(core_request))
+            usage = bool(body.stream_options and body.stream_options.include_usage)
+            return StreamingResponse(
+                _completion_events(rid, opened, usage),
+                media_type="text/event-stream",
+                headers=_SSE_HEADERS | _headers(opened, opened.entry.alias, opened.entry.backend_name),
+            )
+        entry, answer = await until_disconnected(request, gateway.chat(core_request))
+        return Response(
+            translate.completion_response(rid, entry.alias, answer),
+            media_type="application/json",
+            headers=_headers(None, entry.alias, entry.backend_name),
+        )
+
+    async def models(request: Request) -> Response:
+        data = []
+        for entry in gateway.registry.models.values():
+            health = await entry.backend.health() if entry.backend_type != "openai" else None
+            data.append(
+                {
+                    "id": entry.alias,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "seekgate",
+                    "backend": entry.backend_name,
+                    "backend_type": entry.backend_type,
+                    "ready": health.ready if health else None,
+                    "description": entry.spec.description,
+                }
+            )
+        return JSONResponse({"object": "list", "data": data})
+
+    return [
+        Route("/v1/chat/completions", _handle(chat_completions), methods=["POST"]),
+        Route("/v1/completions", _handle(completions), methods=["POST"]),
+        Route("/v1/models", _handle(models), methods=["GET"]),
+    ]
+
+
+async def _guarded(chunks: AsyncIterator[Chunk], on_error: Callable[[errors.SeekgateError], bytes]) -> AsyncIterator[Chunk | bytes]:
+    """Pass chunks through; a failure after the stream began ends it with an error event."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except errors.SeekgateError as exc:
+        log.warning("stream failed after it began: %s", exc.message)
+        yield on_error(exc)
+    except Exception:
+        log.exception("stream failed after it began")
+        yield on_error(errors.SeekgateError("internal error during the stream; see the gateway log"))
+
+
+async def _chat_events(rid: str, opened: OpenStream, include_usage: bool) -> AsyncIterator[bytes]:
+    created, alias = int(time.time()), opened.entry.alias
+    yield translate.chat_chunk(rid, created, alias, None, first=True)
+    async for item in _guarded(opened, translate.error_event):
+        if isinstance(item, bytes):
+            yield item
+            return
+        if item.text or item.tool_calls or item.finish_reason:
+            yield translate.chat_chunk(rid, created, alias, item)
+        if item.usage is not None and include_usage:
+            yield translate.usage_chunk(rid, created, alias, item.usage, "chat.completion.chunk")
+    yield translate.DONE
+
+
+async def _completion_events(rid: str, opened: OpenStream, include_usage: bool) -> AsyncIterator[bytes]:
+    created, alias = int(time.time()), opened.entry.alias
+    async for item in _guarded(opened, translate.error_event):
+        if isinstance(item, bytes):
+            yield item
+            return
+        if item.text or item.finish_reason:
+            yield translate.completion_chunk(rid, created, alias, item)
+        if item.usage is not None and include_usage:
+            yield translate.usage_chunk(rid, created, alias, item.usage, "text_completion")
+    yield translate.DONE

@@ -1,0 +1,83 @@
+"""create_app(settings): the one place that builds the object graph."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from seekgate import errors
+from seekgate.api.openai.routes import openai_error_response
+from seekgate.api.openai.routes import routes as openai_routes
+from seekgate.api.openapi import DOCS_HTML, openapi_document
+from seekgate.backends.registry import Registry
+from seekgate.core.service import Gateway
+from seekgate.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings) -> Starlette:
+    registry = Registry(settings)
+    gateway = Gateway(registry)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        registry.build()
+        await registry.start()
+        try:
+            yield
+        finally:
+            await registry.aclose()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        checks: dict[str, dict[str, object]] = {}
+        default = registry.default
+        health = await default.backend.health()
+        checks[f"model:{default.alias}"] = {"ready": health.ready, "detail": health.detail}
+        # One check per server backend in use (not per model): is it reachable?
+        servers = {e.backend_name: e for e in registry.models.values() if e.backend_type == "openai"}
+        results = await asyncio.gather(*(e.backend.health() for e in servers.values()))
+        for name, result in zip(servers, results):
+            checks[f"backend:{name}"] = {"ready": result.ready, "detail": result.detail}
+        ready = all(c["ready"] for c in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    openapi = openapi_document()
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(openapi)
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(DOCS_HTML)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        kind = errors.NotFound if exc.status_code == 404 else errors.InvalidRequest
+        err = kind(f"{request.method} {request.url.path}: {exc.detail}")
+        err.status = exc.status_code
+        return openai_error_response(err)
+
+    app = Starlette(
+        routes=[
+            *openai_routes(gateway, settings.server.max_body_bytes),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/openapi.json", openapi_json, methods=["GET"]),
+            Route("/docs", docs, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
+    )
+    app.state.settings = settings
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,207 @@
+"""The embedded llama.cpp backend: the async face of `engine.LlamaEngine`.
+
+Generation runs on a thread pool with one thread per context; the event loop only moves
+tokens. A bounded number of requests may wait for a free context; past it, 503 at once.
+A request whose caller goes away sets the engine's cancel flag and frees its context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import msgspec
+
+from seekgate import errors
+from seekgate.backends.base import Capabilities, Health
+from seekgate.backends.llamacpp.engine import (
+    EngineOptions,
+    GenerationParams,
+    GenerationResult,
+    LlamaEngine,
+    grammar_for,
+)
+from seekgate.core.types import ChatRequest, ChatResponse, Chunk, ImagePart, Message, Request, Usage
+from seekgate.settings import LlamaCppBackendSpec, ModelSpec
+
+__all__ = ["LlamaCppBackend"]
+
+_DONE = object()
+
+
+class LlamaCppBackend:
+    def __init__(self, name: str, alias: str, spec: LlamaCppBackendSpec, model: ModelSpec, weights: Path | None) -> None:
+        self.name = name
+        self._alias = alias
+        self._spec = spec
+        self._model = model
+        self._weights = weights
+        self._engine: LlamaEngine | None = None
+        self._load_lock = asyncio.Lock()
+        self._load_error: str | None = None
+        self._free: asyncio.Queue[int] = asyncio.Queue()
+        self._waiting = 0
+        self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        info = self._engine.info if self._engine else None
+        return Capabilities(
+            fim=bool(info and info.fim_tokens),
+            json_schema=True,
+            context_tokens=info.context_tokens if info else None,
+        )
+
+    @property
+    def engine(self) -> LlamaEngine | None:
+        return self._engine
+
+    async def start(self) -> None:
+        await self._ensure_loaded()
+
+    async def health(self) -> Health:
+        if self._engine is not None:
+            return Health(ready=True)
+        if self._weights is None:
+            return Health(ready=False, detail=f"weights not present; run `seekgate pull {self._alias}`")
+        return Health(ready=False, detail=self._load_error or "not loaded yet")
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    async def _ensure_loaded(self) -> LlamaEngine:
+        if self._engine is not None:
+            return self._engine
+        if self._weights is None:
+            raise errors.ModelNotReady(
+                f"model {self._alias!r} has no weights on this machine; run `seekgate pull {self._alias}`"
+            )
+        async with self._load_lock:
+            if self._engine is None:
+                s = self._spec
+                options = EngineOptions(
+                    threads=s.threads,
+                    parallel=s.parallel,
+                    context_tokens=s.context_tokens,
+                    batch_tokens=s.batch_tokens,
+                    mmap=s.mmap,
+                    prefix_cache=s.prefix_cache,
+                )
+                engine = LlamaEngine(str(self._weights), options, chat_template=self._model.chat_template)
+                try:
+                    await asyncio.to_thread(engine.load)
+                except errors.SeekgateError as exc:
+                    self._load_error = exc.message
+                    raise
+                self._pool = ThreadPoolExecutor(max_workers=engine.slots, thread_name_prefix=f"llamacpp-{self._alias}")
+                for i in range(engine.slots):
+                    self._free.put_nowait(i)
+                self._engine = engine
+        assert self._engine is not None
+        return self._engine
+
+    async def _acquire(self) -> int:
+        if self._free.empty() and self._waiting >= self._spec.queue:
+            raise errors.Overloaded(
+                f"model {self._alias!r} is busy: {self._spec.parallel} requests running and {self._waiting} waiting; retry shortly",
+                headers={"Retry-After": "1"},
+            )
+        self._waiting += 1
+        try:
+            return await self._free.get()
+        finally:
+            self._waiting -= 1
+
+    def _submit(
+        self, engine: LlamaEngine, slot: int, request: Request, emit: Callable[[str], None], cancel: threading.Event
+    ) -> Future[GenerationResult]:
+        assert self._pool is not None
+        loop = asyncio.get_running_loop()
+        future = self._pool.submit(_generate, engine, slot, request, emit, cancel)
+        # The context is free only when its thread has really finished, not when the caller left.
+        future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._free.put_nowait, slot))
+        return future
+
+    async def chat(self, request: Request) -> ChatResponse:
+        engine = await self._ensure_loaded()
+        slot = await self._acquire()
+        pieces: list[str] = []
+        cancel = threading.Event()
+        future = self._submit(engine, slot, request, pieces.append, cancel)
+        try:
+            result = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+        return ChatResponse(model=request.model, text="".join(pieces), finish_reason=result.finish_reason, usage=_usage(result))
+
+    async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+        engine = await self._ensure_loaded()
+        slot = await self._acquire()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def emit(text: str) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, text)
+
+        future = self._submit(engine, slot, request, emit, cancel)
+        future.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, _DONE))
+        try:
+            while (item := await queue.get()) is not _DONE:
+                yield Chunk(text=item)  # type: ignore[arg-type]
+            result = future.result()
+            yield Chunk(finish_reason=result.finish_reason, usage=_usage(result))
+        finally:
+            if not future.done():
+                cancel.set()
+
+
+def _generate(
+    engine: LlamaEngine, slot: int, request: Request, emit: Callable[[str], None], cancel: threading.Event
+) -> GenerationResult:
+    """Runs on a worker thread: template, tokenize and generate."""
+    s = request.sampling
+    grammar = None
+    if isinstance(request, ChatRequest):
+        if request.response_format is not None:
+            grammar = grammar_for(request.response_format.type, request.response_format.schema)
+        prompt = engine.chat_prompt([_template_message(m) for m in request.messages])
+    else:
+        prompt = engine.completion_prompt(request.prompt, request.suffix)
+    params = GenerationParams(
+        max_tokens=s.max_tokens,
+        temperature=1.0 if s.temperature is None else s.temperature,
+        top_p=1.0 if s.top_p is None else s.top_p,
+        top_k=s.top_k or 0,
+        seed=s.seed,
+        stop=s.stop,
+        frequency_penalty=s.frequency_penalty or 0.0,
+        presence_penalty=s.presence_penalty or 0.0,
+        grammar=grammar,
+    )
+    return engine.generate(slot, prompt, params, emit, cancel)
+
+
+def _template_message(message: Message) -> dict[str, str]:
+    if any(isinstance(p, ImagePart) for p in message.content):
+        raise errors.Unsupported("this model cannot see images; send text only or route to a vision model", param="messages")
+    content = message.text
+    if message.tool_calls:
+        # Chat templates of models without tool use have no slot for calls; keep them as JSON text.
+        calls = [{"name": c.name, "arguments": c.arguments} for c in message.tool_calls]
+        content = (content + "\n" if content else "") + msgspec.json.encode(calls).decode()
+    return {"role": message.role.value, "content": content}
+
+
+def _usage(result: GenerationResult) -> Usage:
+    return Usage(
+        input_tokens=result.prompt_tokens, output_tokens=result.completion_tokens, cached_input_tokens=result.cached_tokens
+    )

@@ -1,0 +1,403 @@
+"""The embedded llama.cpp engine: one memory-mapped model, several contexts, blocking calls.
+
+Everything here runs on worker threads, never on the event loop (the async side is
+`backend.py`). One `llama_model` is loaded once; each of `parallel` contexts holds its own KV
+cache over those shared weights, so concurrent requests cost KV memory, not another copy of the
+model. Generation checks a cancel flag between tokens, so a client that leaves stops it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import llama_cpp
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
+
+from seekgate import errors
+from seekgate.core.types import FinishReason
+
+__all__ = ["EngineOptions", "GenerationParams", "GenerationResult", "LlamaEngine", "ModelInfo", "free_cores", "grammar_for"]
+
+_backend_ready = threading.Lock()
+_backend_initialised = False
+
+# ChatML, for GGUFs that carry no chat template of their own.
+_FALLBACK_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def free_cores() -> int:
+    """The cores this process may run on (its CPU affinity), which is what the engine should use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    threads: int = 0
+    parallel: int = 2
+    context_tokens: int = 4096
+    batch_tokens: int = 512
+    mmap: bool = True
+    prefix_cache: bool = True
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    architecture: str
+    parameters: int
+    size_bytes: int
+    context_train: int
+    context_tokens: int
+    fim_tokens: tuple[int, int, int] | None
+    chat_template: str
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_tokens: int | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    grammar: str | None = None
+
+
+@dataclass
+class GenerationResult:
+    finish_reason: FinishReason = FinishReason.STOP
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+
+@dataclass
+class _Slot:
+    ctx: llama_cpp.llama_context_p
+    tokens: list[int] = field(default_factory=list)
+    """The tokens whose keys and values this context holds, for prefix reuse."""
+
+
+class LlamaEngine:
+    def __init__(self, path: str, options: EngineOptions, chat_template: str | None = None) -> None:
+        self.path = path
+        self.options = options
+        self._template_override = chat_template
+        self._model: llama_cpp.llama_model_p | None = None
+        self._slots: list[_Slot] = []
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+        self.info: ModelInfo | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def load(self) -> ModelInfo:
+        global _backend_initialised
+        with _backend_ready:
+            if not _backend_initialised:
+                llama_cpp.llama_backend_init()
+                _backend_initialised = True
+        if not os.path.exists(self.path):
+            raise errors.ModelNotReady(f"model file {self.path} does not exist")
+        params = llama_cpp.llama_model_default_params()
+        params.use_mmap = self.options.mmap
+        model = llama_cpp.llama_model_load_from_file(self.path.encode(), params)
+        if not model:
+            raise errors.ModelNotReady(f"llama.cpp could not load {self.path} (unsupported or corrupt GGUF)")
+        self._model = model
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        train = llama_cpp.llama_model_n_ctx_train(model)
+        n_ctx = self.options.context_tokens or min(train, 32768)
+        threads = self.options.threads or free_cores()
+        for _ in range(self.options.parallel):
+            cparams = llama_cpp.llama_context_default_params()
+            cparams.n_ctx = n_ctx
+            cparams.n_batch = self.options.batch_tokens
+            cparams.n_ubatch = self.options.batch_tokens
+            cparams.n_seq_max = 1
+            cparams.n_threads = threads
+            cparams.n_threads_batch = threads
+            cparams.no_perf = True
+            ctx = llama_cpp.llama_init_from_model(model, cparams)
+            if not ctx:
+                self.close()
+                raise errors.ModelNotReady(f"llama.cpp could not create a {n_ctx}-token context for {self.path}")
+            self._slots.append(_Slot(ctx=ctx))
+        fim = tuple(int(f(self._vocab)) for f in (llama_cpp.llama_vocab_fim_pre, llama_cpp.llama_vocab_fim_suf, llama_cpp.llama_vocab_fim_mid))
+        template = self._template_override or self._meta("tokenizer.chat_template") or _FALLBACK_TEMPLATE
+        self.info = ModelInfo(
+            architecture=self._meta("general.architecture") or "unknown",
+            parameters=int(llama_cpp.llama_model_n_params(model)),
+            size_bytes=int(llama_cpp.llama_model_size(model)),
+            context_train=int(train),
+            context_tokens=int(llama_cpp.llama_n_ctx(self._slots[0].ctx)),
+            fim_tokens=fim if all(t >= 0 for t in fim) else None,  # type: ignore[arg-type]
+            chat_template=template,
+        )
+        bos, eos = llama_cpp.llama_vocab_bos(self._vocab), llama_cpp.llama_vocab_eos(self._vocab)
+        self._formatter = Jinja2ChatFormatter(
+            template=template,
+            bos_token=self._piece(bos, special=True).decode(errors="replace") if bos >= 0 else "",
+            eos_token=self._piece(eos, special=True).decode(errors="replace") if eos >= 0 else "",
+        )
+        return self.info
+
+    def close(self) -> None:
+        for slot in self._slots:
+            llama_cpp.llama_free(slot.ctx)
+        self._slots.clear()
+        if self._model is not None:
+            llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+    @property
+    def slots(self) -> int:
+        return len(self._slots)
+
+    # -- text <-> tokens ---------------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = llama_cpp.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
+        if n < 0:
+            return None
+        if n >= len(buf):
+            buf = ctypes.create_string_buffer(n + 1)
+            llama_cpp.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
+        return buf.value.decode(errors="replace")
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
+        data = text.encode()
+        capacity = len(data) + 8
+        buf = (llama_cpp.llama_token * capacity)()
+        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, capacity, add_special, parse_special)
+        if n < 0:
+            capacity = -n
+            buf = (llama_cpp.llama_token * capacity)()
+            n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, capacity, add_special, parse_special)
+        return list(buf[:n])
+
+    def _piece(self, token: int, *, special: bool = False) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
+        return buf.raw[:n]
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> list[int]:
+        """Render messages with the model's chat template and tokenize the result."""
+        try:
+            prompt = self._formatter(messages=messages).prompt
+        except Exception as exc:  # jinja templates raise anything, often on a role they refuse
+            if messages and messages[0]["role"] == "system" and len(messages) > 1:
+                # Templates without a system role (some Mistral/Gemma ones): fold it into the first turn.
+                merged = [{"role": messages[1]["role"], "content": messages[0]["content"] + "\n\n" + messages[1]["content"]}]
+                return self.chat_prompt(merged + messages[2:])
+            raise errors.InvalidRequest(f"the model's chat template refused these messages: {exc}") from None
+        tokens = self.tokenize(prompt, add_special=True, parse_special=True)
+        bos = llama_cpp.llama_vocab_bos(self._vocab)
+        if len(tokens) > 1 and tokens[0] == bos and tokens[1] == bos:
+            tokens = tokens[1:]  # the template wrote BOS and the tokenizer added another
+        return tokens
+
+    def completion_prompt(self, prompt: str, suffix: str | None) -> list[int]:
+        if suffix is None:
+            return self.tokenize(prompt, add_special=True, parse_special=True)
+        assert self.info is not None
+        if self.info.fim_tokens is None:
+            raise errors.Unsupported("this model has no fill-in-the-middle tokens; `suffix` needs a FIM model such as DeepSeek-Coder", param="suffix")
+        pre, suf, mid = self.info.fim_tokens
+        tokens = [pre, *self.tokenize(prompt, add_special=False, parse_special=False), suf]
+        tokens += [*self.tokenize(suffix, add_special=False, parse_special=False), mid]
+        if llama_cpp.llama_vocab_get_add_bos(self._vocab):
+            tokens.insert(0, llama_cpp.llama_vocab_bos(self._vocab))
+        return tokens
+
+    # -- generation --------------------------------------------------------------------------
+
+    def generate(
+        self,
+        slot_index: int,
+        prompt: Sequence[int],
+        params: GenerationParams,
+        emit: Callable[[str], None],
+        cancel: threading.Event,
+    ) -> GenerationResult:
+        """Generate on one context until a stop, the token limit, the context end or `cancel`."""
+        slot = self._slots[slot_index]
+        n_ctx = llama_cpp.llama_n_ctx(slot.ctx)
+        if len(prompt) >= n_ctx:
+            raise errors.InvalidRequest(
+                f"the prompt is {len(prompt)} tokens; this model's context window is {n_ctx} tokens", code="context_length_exceeded"
+            )
+        sampler = self._sampler(params)
+        with self._busy_lock:
+            self._busy += 1
+        try:
+            return self._run(slot, list(prompt), params, sampler, emit, cancel, n_ctx)
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
+            llama_cpp.llama_sampler_free(sampler)
+
+    def _share_threads(self, slot: _Slot) -> None:
+        # Busy contexts split the cores between them instead of oversubscribing them.
+        total = self.options.threads or free_cores()
+        n = max(1, total // max(1, self._busy))
+        llama_cpp.llama_set_n_threads(slot.ctx, n, n)
+
+    def _run(
+        self,
+        slot: _Slot,
+        prompt: list[int],
+        params: GenerationParams,
+        sampler: llama_cpp.llama_sampler_p,
+        emit: Callable[[str], None],
+        cancel: threading.Event,
+        n_ctx: int,
+    ) -> GenerationResult:
+        result = GenerationResult(prompt_tokens=len(prompt))
+        memory = llama_cpp.llama_get_memory(slot.ctx)
+        reuse = _common_prefix(slot.tokens, prompt) if self.options.prefix_cache else 0
+        reuse = min(reuse, len(prompt) - 1)  # the last prompt token must be decoded for logits
+        if reuse <= 0 or not llama_cpp.llama_memory_seq_rm(memory, 0, reuse, -1):
+            llama_cpp.llama_memory_clear(memory, True)
+            reuse = 0
+        slot.tokens = prompt[:reuse]
+        result.cached_tokens = reuse
+        step = self.options.batch_tokens
+        for start in range(reuse, len(prompt), step):
+            if cancel.is_set():
+                result.finish_reason = FinishReason.CANCELLED
+                return result
+            self._decode(slot, prompt[start : start + step])
+
+        limit = n_ctx - len(prompt)
+        if params.max_tokens is not None:
+            limit = min(limit, params.max_tokens)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stops = _StopMatcher(params.stop)
+        while True:
+            if cancel.is_set():
+                result.finish_reason = FinishReason.CANCELLED
+                return result
+            if result.completion_tokens >= limit:
+                result.finish_reason = FinishReason.LENGTH
+                break
+            token = llama_cpp.llama_sampler_sample(sampler, slot.ctx, -1)
+            if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                break
+            result.completion_tokens += 1
+            text, stopped = stops.feed(decoder.decode(self._piece(token)))
+            if text:
+                emit(text)
+            if stopped:
+                return result
+            self._decode(slot, [token])
+        tail = stops.flush(decoder.decode(b"", final=True))
+        if tail:
+            emit(tail)
+        return result
+
+    def _decode(self, slot: _Slot, tokens: list[int]) -> None:
+        self._share_threads(slot)
+        arr = (llama_cpp.llama_token * len(tokens))(*tokens)
+        batch = llama_cpp.llama_batch_get_one(arr, len(tokens))
+        code = llama_cpp.llama_decode(slot.ctx, batch)
+        if code != 0:
+            slot.tokens = []
+            raise errors.SeekgateError(f"llama.cpp failed to decode a batch (code {code})")
+        slot.tokens.extend(tokens)
+
+    def _sampler(self, params: GenerationParams) -> llama_cpp.llama_sampler_p:
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        add = lambda s: llama_cpp.llama_sampler_chain_add(chain, s)  # noqa: E731
+        if params.grammar is not None:
+            grammar = llama_cpp.llama_sampler_init_grammar(self._vocab, params.grammar.encode(), b"root")
+            if not grammar:
+                llama_cpp.llama_sampler_free(chain)
+                raise errors.InvalidRequest("the response format could not be compiled to a grammar", param="response_format")
+            add(grammar)
+        if params.frequency_penalty or params.presence_penalty:
+            add(llama_cpp.llama_sampler_init_penalties(64, 1.0, params.frequency_penalty, params.presence_penalty))
+        if params.temperature <= 0:
+            add(llama_cpp.llama_sampler_init_greedy())
+            return chain
+        if params.top_k > 0:
+            add(llama_cpp.llama_sampler_init_top_k(params.top_k))
+        if params.top_p < 1.0:
+            add(llama_cpp.llama_sampler_init_top_p(params.top_p, 1))
+        add(llama_cpp.llama_sampler_init_temp(params.temperature))
+        seed = params.seed if params.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
+        add(llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+        return chain
+
+
+def grammar_for(response_type: str, schema: dict[str, object] | None) -> str | None:
+    """The GBNF grammar that enforces an OpenAI response_format, or None for plain text."""
+    if response_type == "json_object":
+        return JSON_GBNF
+    if response_type == "json_schema":
+        import json
+
+        try:
+            return json_schema_to_gbnf(json.dumps(schema or {}))
+        except (ValueError, KeyError, TypeError, NotImplementedError) as exc:
+            raise errors.InvalidRequest(f"the JSON schema cannot be enforced: {exc}", param="response_format") from None
+    return None
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class _StopMatcher:
+    """Cuts the text at the first stop string, holding back only a tail that could start one."""
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self._stops = tuple(s for s in stops if s)
+        self._held = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        if not self._stops:
+            return text, False
+        text = self._held + text
+        cut = min((i for i in (text.find(s) for s in self._stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self._held = ""
+            return text[:cut], True
+        keep = max((_overlap(text, s) for s in self._stops), default=0)
+        self._held = text[len(text) - keep :] if keep else ""
+        return text[: len(text) - keep], False
+
+    def flush(self, text: str) -> str:
+        out, _ = self.feed(text)
+        out, self._held = out + self._held, ""
+        return out
+
+
+def _overlap(text: str, stop: str) -> int:
+    """The length of the longest suffix of `text` that is a proper prefix of `stop`."""
+    for n in range(min(len(text), len(stop) - 1), 0, -1):
+        if text.endswith(stop[:n]):
+            return n
+    return 0

@@ -1,0 +1,290 @@
+"""One frozen, typed settings object, built once at start-up and passed explicitly.
+
+Layers, later wins: config/default.toml < user TOML (--config or SEEKGATE_CONFIG) <
+SEEKGATE_* environment variables < command-line overrides. Unknown keys and bad values stop
+start-up with a ConfigError naming the layer (file, variable or flag), the key and what is
+allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = [
+    "BackendSpec",
+    "ConfigError",
+    "FakeBackendSpec",
+    "LlamaCppBackendSpec",
+    "MistralrsBackendSpec",
+    "ModelSpec",
+    "OpenAIBackendSpec",
+    "ServerSettings",
+    "Settings",
+    "load_settings",
+    "resolve_secret",
+]
+
+ENV_PREFIX = "SEEKGATE_"
+SECRET_PREFIX = "env::"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the layer, the key and the fix."""
+
+
+class _Spec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ServerSettings(_Spec):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    default_model: str = "smollm2-135m"
+    max_body_bytes: int = 8_388_608
+    data_dir: str = "~/.local/share/seekgate"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    preload_default: bool = True
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
+
+
+class _BackendBase(_Spec, tag_field="type"):
+    pass
+
+
+class LlamaCppBackendSpec(_BackendBase, tag="llamacpp"):
+    threads: int = 0
+    parallel: int = 2
+    queue: int = 32
+    context_tokens: int = 4096
+    batch_tokens: int = 512
+    mmap: bool = True
+    prefix_cache: bool = True
+
+
+class MistralrsBackendSpec(_BackendBase, tag="mistralrs"):
+    queue: int = 8
+
+
+class OpenAIBackendSpec(_BackendBase, tag="openai"):
+    base_url: str
+    api_key: str | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 300.0
+    max_connections: int = 256
+
+
+class FakeBackendSpec(_BackendBase, tag="fake"):
+    pass
+
+
+BackendSpec = LlamaCppBackendSpec | MistralrsBackendSpec | OpenAIBackendSpec | FakeBackendSpec
+BACKEND_TYPES = ("llamacpp", "mistralrs", "openai", "fake")
+
+
+class ModelSpec(_Spec):
+    backend: str
+    description: str = ""
+    path: str | None = None
+    hf_repo: str | None = None
+    hf_file: str | None = None
+    upstream_model: str | None = None
+    chat_template: str | None = None
+
+
+class Settings(_Spec):
+    server: ServerSettings = ServerSettings()
+    backends: dict[str, BackendSpec] = msgspec.field(default_factory=dict)
+    models: dict[str, ModelSpec] = msgspec.field(default_factory=dict)
+    sources: tuple[str, ...] = ()
+    """The layers this object was built from, for `seekgate serve` to log."""
+
+
+def resolve_secret(reference: str | None) -> str | None:
+    """Read an `env::NAME` reference; None when unset or the variable is empty."""
+    if reference is None:
+        return None
+    return os.environ.get(reference.removeprefix(SECRET_PREFIX)) or None
+
+
+def default_config_text() -> str:
+    return resources.files("seekgate").joinpath("default.toml").read_text()
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings from every layer. `overrides` maps dotted keys to values (CLI flags)."""
+    env = os.environ if env is None else env
+    layers: list[tuple[str, dict[str, Any]]] = [("config/default.toml", tomllib.loads(default_config_text()))]
+    config_file = config_file or env.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        layers.append((str(config_file), _read_toml(Path(config_file))))
+    for name, value in sorted(env.items()):
+        if name.startswith(ENV_PREFIX) and "__" in name:
+            path = name.removeprefix(ENV_PREFIX).lower().split("__")
+            layers.append((f"environment variable {name}", _nest(path, _parse_scalar(value))))
+    for key, value in (overrides or {}).items():
+        layers.append((f"command-line option for {key}", _nest(key.split("."), value)))
+
+    merged: dict[str, Any] = {}
+    origin: dict[tuple[str, ...], str] = {}
+    for source, data in layers:
+        _merge(merged, data, origin, source, ())
+    settings = _convert(merged, origin)
+    settings = msgspec.structs.replace(settings, sources=tuple(s for s, _ in layers))
+    _check_references(settings, origin)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _nest(path: list[str], value: Any) -> dict[str, Any]:
+    out: Any = value
+    for part in reversed(path):
+        out = {part: out}
+    return out
+
+
+def _merge(
+    into: dict[str, Any],
+    data: Mapping[str, Any],
+    origin: dict[tuple[str, ...], str],
+    source: str,
+    prefix: tuple[str, ...],
+) -> None:
+    for key, value in data.items():
+        path = (*prefix, key)
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value, origin, source, path)
+        else:
+            into[key] = dict(value) if isinstance(value, Mapping) else value
+            _mark(origin, path, value, source)
+
+
+def _mark(origin: dict[tuple[str, ...], str], path: tuple[str, ...], value: Any, source: str) -> None:
+    origin[path] = source
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            _mark(origin, (*path, key), sub, source)
+
+
+def _source_of(origin: dict[tuple[str, ...], str], path: tuple[str, ...]) -> str:
+    while path:
+        if path in origin:
+            return origin[path]
+        path = path[:-1]
+    return "configuration"
+
+
+def _convert(merged: dict[str, Any], origin: dict[tuple[str, ...], str]) -> Settings:
+    """Validate section by section, so that an error can name the table key (msgspec paths
+    do not carry dict keys)."""
+    unknown = sorted(set(merged) - {"server", "backends", "models"})
+    if unknown:
+        raise ConfigError(f"{_source_of(origin, (unknown[0],))}: unknown section {unknown[0]!r}; allowed: backends, models, server")
+    server = _one(merged.get("server", {}), ServerSettings, ("server",), origin)
+    tables: dict[str, dict[str, Any]] = {}
+    for section, kind in (("backends", BackendSpec), ("models", ModelSpec)):
+        raw = merged.get(section, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{_source_of(origin, (section,))}: key {section}: must be a table of named entries")
+        tables[section] = {name: _one(value, kind, (section, name), origin) for name, value in raw.items()}
+    return Settings(server=server, backends=tables["backends"], models=tables["models"])
+
+
+def _one(value: Any, kind: Any, at: tuple[str, ...], origin: dict[tuple[str, ...], str]) -> Any:
+    try:
+        return msgspec.convert(value, kind)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(exc, at, origin)) from None
+
+
+def _explain(exc: msgspec.ValidationError, at: tuple[str, ...], origin: dict[tuple[str, ...], str]) -> str:
+    # msgspec messages end with "- at `$.port`"; turn that into the layer and the full key.
+    message, _, where = str(exc).rpartition(" - at `")
+    if not where:
+        message, where = str(exc), "$"
+    parts = (*at, *(p for p in where.rstrip("`").removeprefix("$").split(".") if p))
+    if message.startswith("Object contains unknown field"):
+        parts = (*parts, message.split("`")[1])
+        message = f"unknown key; allowed keys here: {', '.join(_allowed_keys(parts[:-1]))}"
+    elif message.startswith("Object missing required field"):
+        parts = (*parts, message.split("`")[1])
+        message = "required key is missing"
+    elif parts[-1] == "type" or message.startswith("Object missing required field `type`"):
+        message = f"{message}; allowed backend types: {', '.join(BACKEND_TYPES)}"
+    return f"{_source_of(origin, parts)}: key {'.'.join(parts)}: {message}"
+
+
+def _allowed_keys(parts: tuple[str, ...]) -> list[str]:
+    if not parts:
+        return sorted(f for f in Settings.__struct_fields__ if f != "sources")
+    if parts[0] == "server":
+        return sorted(ServerSettings.__struct_fields__)
+    if parts[0] == "models":
+        return sorted(ModelSpec.__struct_fields__)
+    if parts[0] == "backends":
+        return sorted({f for t in (LlamaCppBackendSpec, MistralrsBackendSpec, OpenAIBackendSpec) for f in t.__struct_fields__} | {"type"})
+    return []
+
+
+def _check_references(settings: Settings, origin: dict[tuple[str, ...], str]) -> None:
+    def fail(path: tuple[str, ...], message: str) -> None:
+        raise ConfigError(f"{_source_of(origin, path)}: key {'.'.join(path)}: {message}")
+
+    known_backends = sorted(settings.backends)
+    for alias, model in settings.models.items():
+        backend = settings.backends.get(model.backend)
+        if backend is None:
+            fail(("models", alias, "backend"), f"unknown backend {model.backend!r}; defined backends: {', '.join(known_backends)}")
+        if isinstance(backend, LlamaCppBackendSpec | MistralrsBackendSpec) and not (model.path or (model.hf_repo and model.hf_file)):
+            fail(("models", alias), "a model on an in-process engine needs `path`, or `hf_repo` and `hf_file`")
+        if isinstance(backend, OpenAIBackendSpec | FakeBackendSpec) and not model.upstream_model:
+            fail(("models", alias, "upstream_model"), "a model on a server backend needs `upstream_model`, the name the server knows it by")
+    for name, backend in settings.backends.items():
+        if isinstance(backend, OpenAIBackendSpec):
+            if backend.api_key is not None and not backend.api_key.startswith(SECRET_PREFIX):
+                fail(("backends", name, "api_key"), f"API keys are references to environment variables: write \"{SECRET_PREFIX}VARIABLE_NAME\", never the key itself")
+            if not backend.base_url.startswith(("http://", "https://")):
+                fail(("backends", name, "base_url"), "must start with http:// or https://")
+        if isinstance(backend, LlamaCppBackendSpec):
+            for key in ("parallel", "batch_tokens"):
+                if getattr(backend, key) < 1:
+                    fail(("backends", name, key), "must be at least 1")
+            for key in ("threads", "queue", "context_tokens"):
+                if getattr(backend, key) < 0:
+                    fail(("backends", name, key), "must not be negative")
+    server = settings.server
+    if server.default_model not in settings.models:
+        fail(("server", "default_model"), f"unknown model {server.default_model!r}; defined models: {', '.join(sorted(settings.models))}")
+    if not 0 < server.port < 65536:
+        fail(("server", "port"), "must be between 1 and 65535")
+    if server.max_body_bytes < 1024:
+        fail(("server", "max_body_bytes"), "must be at least 1024")
