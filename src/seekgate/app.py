@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -40,15 +39,13 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        checks: dict[str, dict[str, object]] = {}
         default = registry.default
-        health = await default.backend.health()
-        checks[f"model:{default.alias}"] = {"ready": health.ready, "detail": health.detail}
-        # One check per server backend in use (not per model): is it reachable?
-        servers = {e.backend_name: e for e in registry.models.values() if e.backend_type == "openai"}
-        results = await asyncio.gather(*(e.backend.health() for e in servers.values()))
-        for name, result in zip(servers, results):
-            checks[f"backend:{name}"] = {"ready": result.ready, "detail": result.detail}
+        # The default model, and every server backend in use (once each): is it reachable?
+        entries = [default, *(e for e in registry.models.values() if e.backend_type == "openai")]
+        health = await registry.health(entries)
+        checks: dict[str, dict[str, object]] = {f"model:{default.alias}": {"ready": health[default.alias].ready, "detail": health[default.alias].detail}}
+        for e in entries[1:]:
+            checks[f"backend:{e.backend_name}"] = {"ready": health[e.alias].ready, "detail": health[e.alias].detail}
         ready = all(c["ready"] for c in checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import typing
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -223,13 +224,13 @@ def _one(value: Any, kind: Any, at: tuple[str, ...], origin: dict[tuple[str, ...
     try:
         return msgspec.convert(value, kind)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_explain(exc, at, origin)) from None
+        raise ConfigError(_explain(exc, kind, at, origin)) from None
 
 
-def _explain(exc: msgspec.ValidationError, at: tuple[str, ...], origin: dict[tuple[str, ...], str]) -> str:
+def _explain(exc: msgspec.ValidationError, kind: Any, at: tuple[str, ...], origin: dict[tuple[str, ...], str]) -> str:
     # msgspec messages end with "- at `$.port`"; turn that into the layer and the full key.
-    message, _, where = str(exc).rpartition(" - at `")
-    if not where:
+    message, sep, where = str(exc).rpartition(" - at `")
+    if not sep:
         message, where = str(exc), "$"
     parts = (*at, *(p for p in where.rstrip("`").removeprefix("$").split(".") if p))
     if message.startswith("Object contains unknown field"):
@@ -240,6 +241,10 @@ def _explain(exc: msgspec.ValidationError, at: tuple[str, ...], origin: dict[tup
         message = "required key is missing"
     elif parts[-1] == "type" or message.startswith("Object missing required field `type`"):
         message = f"{message}; allowed backend types: {', '.join(BACKEND_TYPES)}"
+    elif message.startswith("Invalid enum value") and isinstance(kind, type):
+        allowed = typing.get_args(typing.get_type_hints(kind).get(parts[-1]))
+        if allowed:
+            message = f"{message}; allowed values: {', '.join(map(str, allowed))}"
     return f"{_source_of(origin, parts)}: key {'.'.join(parts)}: {message}"
 
 

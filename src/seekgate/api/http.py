@@ -50,6 +50,8 @@ def decode(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
         message = _AT.sub("", text)
         if param:
             message = f"{param}: {message}"
+        elif message.startswith("Expected `object`"):
+            message = "the request body must be a JSON object, " + message.split(", ", 1)[-1]
         raise errors.InvalidRequest(f"invalid request: {message}", param=param) from None
     except msgspec.DecodeError as exc:
         raise errors.MalformedJSON(f"the request body is not valid JSON: {exc}") from None

@@ -29,6 +29,8 @@ class Capabilities(msgspec.Struct, frozen=True):
 class Health(msgspec.Struct, frozen=True):
     ready: bool
     detail: str = ""
+    load: dict[str, int] = msgspec.field(default_factory=dict)
+    """Counters for in-process engines: running, waiting, finished, cancelled."""
 
 
 @runtime_checkable

@@ -66,20 +66,19 @@ class FakeBackend:
         return [w if i == 0 else " " + w for i, w in enumerate(words)] if text else [""]
 
     async def chat(self, request: Request) -> ChatResponse:
-        pieces = self._pieces(request)
-        pieces = _apply_limits(pieces, request)
+        pieces, finish = _apply_limits(self._pieces(request), request)
         if self._kind == "slow":
             await asyncio.sleep((self._arg or 100) / 1000 * len(pieces))
         text = "".join(pieces)
         return ChatResponse(
             model=request.model,
             text=text,
-            finish_reason=_finish(pieces, request),
+            finish_reason=finish,
             usage=Usage(input_tokens=_count(_prompt_text(request)), output_tokens=len(pieces)),
         )
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
-        pieces = _apply_limits(self._pieces(request), request)
+        pieces, finish = _apply_limits(self._pieces(request), request)
         delay = (self._arg or 100) / 1000 if self._kind == "slow" else 0.0
         for i, piece in enumerate(pieces):
             if delay:
@@ -88,7 +87,7 @@ class FakeBackend:
                 raise errors.UpstreamError(f"fake backend {self.name}: scripted failure mid-stream")
             yield Chunk(text=piece)
         yield Chunk(
-            finish_reason=_finish(pieces, request),
+            finish_reason=finish,
             usage=Usage(input_tokens=_count(_prompt_text(request)), output_tokens=len(pieces)),
         )
 
@@ -106,11 +105,8 @@ def _count(text: str) -> int:
     return len(text.split())
 
 
-def _apply_limits(pieces: list[str], request: Request) -> list[str]:
+def _apply_limits(pieces: list[str], request: Request) -> tuple[list[str], FinishReason]:
     limit = request.sampling.max_tokens
-    return pieces[:limit] if limit is not None else pieces
-
-
-def _finish(pieces: list[str], request: Request) -> FinishReason:
-    limit = request.sampling.max_tokens
-    return FinishReason.LENGTH if limit is not None and len(pieces) >= limit else FinishReason.STOP
+    if limit is not None and len(pieces) > limit:
+        return pieces[:limit], FinishReason.LENGTH
+    return pieces, FinishReason.STOP

@@ -184,6 +184,7 @@ class OpenAICompatBackend:
         path, body = self._payload(request, stream=True)
         finish: FinishReason | None = None
         usage: Usage | None = None
+        pieces = 0
         try:
             async with self._session.post(path, data=_encode(body)) as resp:
                 if resp.status >= 400:
@@ -212,12 +213,15 @@ class OpenAICompatBackend:
                     if choice.finish_reason:
                         finish = _FINISH.get(choice.finish_reason, FinishReason.STOP)
                     if text or calls:
+                        pieces += 1
                         yield Chunk(text=text, tool_calls=calls)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(self.name, self._spec, exc) from None
         if finish is None:
             raise errors.UpstreamError(f"backend {self.name} ended the stream before the answer finished")
-        yield Chunk(finish_reason=finish, usage=usage or Usage())
+        # Servers that ignore stream_options send no usage; they stream one token per chunk
+        # (llama.cpp, vLLM, Ollama), so the chunk count is the completion token count.
+        yield Chunk(finish_reason=finish, usage=usage or Usage(output_tokens=pieces))
 
 
 def _message(message: Message) -> dict[str, Any]:
@@ -287,6 +291,8 @@ def _error_message(raw: bytes) -> str:
 def _transport_error(name: str, spec: OpenAIBackendSpec, exc: BaseException) -> errors.SeekgateError:
     if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return errors.UpstreamTimeout(f"backend {name} at {spec.base_url} did not answer in time ({exc.__class__.__name__})")
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return errors.UpstreamError(f"backend {name} at {spec.base_url}: the connection broke before the answer was complete")
     if isinstance(exc, aiohttp.ClientConnectorError):
         return errors.UpstreamUnavailable(f"backend {name} at {spec.base_url} is unreachable: {exc.os_error or exc}")
     return errors.UpstreamError(f"backend {name} at {spec.base_url} failed: {exc.__class__.__name__}: {exc}")

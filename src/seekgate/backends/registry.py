@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from seekgate import errors
-from seekgate.backends.base import Backend
+from seekgate.backends.base import Backend, Health
 from seekgate.backends.weights import describe_source, local_weights
 from seekgate.settings import BackendSpec, ModelSpec, OpenAIBackendSpec, Settings
 
@@ -110,6 +110,17 @@ class Registry:
                 await entry.backend.start()
             except errors.SeekgateError as exc:
                 log.warning("default model %s is not ready: %s", entry.alias, exc.message)
+
+    async def health(self, entries: list[ModelEntry]) -> dict[str, Health]:
+        """Health per alias, probing each server backend once however many models it serves."""
+        servers = {e.backend_name: e.backend for e in entries if e.backend_type == "openai"}
+        names = list(servers)
+        probes = await asyncio.gather(*(servers[n].health() for n in names))
+        by_server = dict(zip(names, probes))
+        out: dict[str, Health] = {}
+        for e in entries:
+            out[e.alias] = by_server[e.backend_name] if e.backend_name in by_server else await e.backend.health()
+        return out
 
     async def aclose(self) -> None:
         await asyncio.gather(*(e.backend.aclose() for e in self.models.values()))

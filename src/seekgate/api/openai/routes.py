@@ -52,7 +52,7 @@ def _rid(prefix: str) -> str:
     return prefix + os.urandom(12).hex()
 
 
-def _headers(stream: OpenStream | None, alias: str, backend: str) -> dict[str, str]:
+def _headers(alias: str, backend: str) -> dict[str, str]:
     return {"x-seekgate-model": alias, "x-seekgate-backend": backend}
 
 
@@ -67,13 +67,13 @@ def routes(gateway: Gateway, max_body: int) -> list[Route]:
             return StreamingResponse(
                 _chat_events(rid, opened, usage),
                 media_type="text/event-stream",
-                headers=_SSE_HEADERS | _headers(opened, opened.entry.alias, opened.entry.backend_name),
+                headers=_SSE_HEADERS | _headers(opened.entry.alias, opened.entry.backend_name),
             )
         entry, answer = await until_disconnected(request, gateway.chat(core_request))
         return Response(
             translate.chat_response(rid, entry.alias, answer),
             media_type="application/json",
-            headers=_headers(None, entry.alias, entry.backend_name),
+            headers=_headers(entry.alias, entry.backend_name),
         )
 
     async def completions(request: Request) -> Response:
@@ -86,31 +86,33 @@ def routes(gateway: Gateway, max_body: int) -> list[Route]:
             return StreamingResponse(
                 _completion_events(rid, opened, usage),
                 media_type="text/event-stream",
-                headers=_SSE_HEADERS | _headers(opened, opened.entry.alias, opened.entry.backend_name),
+                headers=_SSE_HEADERS | _headers(opened.entry.alias, opened.entry.backend_name),
             )
         entry, answer = await until_disconnected(request, gateway.chat(core_request))
         return Response(
             translate.completion_response(rid, entry.alias, answer),
             media_type="application/json",
-            headers=_headers(None, entry.alias, entry.backend_name),
+            headers=_headers(entry.alias, entry.backend_name),
         )
 
     async def models(request: Request) -> Response:
-        data = []
-        for entry in gateway.registry.models.values():
-            health = await entry.backend.health() if entry.backend_type != "openai" else None
-            data.append(
-                {
-                    "id": entry.alias,
-                    "object": "model",
-                    "created": 0,
-                    "owned_by": "seekgate",
-                    "backend": entry.backend_name,
-                    "backend_type": entry.backend_type,
-                    "ready": health.ready if health else None,
-                    "description": entry.spec.description,
-                }
-            )
+        entries = list(gateway.registry.models.values())
+        health = await gateway.registry.health(entries)
+        data = [
+            {
+                "id": e.alias,
+                "object": "model",
+                "created": 0,
+                "owned_by": "seekgate",
+                "backend": e.backend_name,
+                "backend_type": e.backend_type,
+                "ready": health[e.alias].ready,
+                "description": e.spec.description,
+                **({"detail": health[e.alias].detail} if health[e.alias].detail else {}),
+                **({"load": health[e.alias].load} if health[e.alias].load else {}),
+            }
+            for e in entries
+        ]
         return JSONResponse({"object": "list", "data": data})
 
     return [

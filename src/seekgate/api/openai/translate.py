@@ -64,9 +64,9 @@ def chat_request(body: wire.ChatCompletionRequest) -> core.ChatRequest:
     messages: list[core.Message] = []
     for i, m in enumerate(body.messages):
         if m.role == "tool" and not m.tool_call_id:
-            raise errors.InvalidRequest("a tool message needs tool_call_id", param=f"messages[{i}].tool_call_id")
+            raise errors.InvalidRequest(f"messages[{i}].tool_call_id: a tool message needs one", param=f"messages[{i}].tool_call_id")
         if m.content is None and not (m.role == "assistant" and m.tool_calls):
-            raise errors.InvalidRequest(f"a {m.role} message needs content", param=f"messages[{i}].content")
+            raise errors.InvalidRequest(f"messages[{i}].content: a {m.role} message needs content", param=f"messages[{i}].content")
         messages.append(
             core.Message(
                 role=_ROLES[m.role],
@@ -81,7 +81,7 @@ def chat_request(body: wire.ChatCompletionRequest) -> core.ChatRequest:
         rf = body.response_format
         if rf.type == "json_schema":
             if rf.json_schema is None or rf.json_schema.schema is None:
-                raise errors.InvalidRequest("response_format json_schema needs json_schema.schema", param="response_format.json_schema")
+                raise errors.InvalidRequest("response_format.json_schema: needs a schema", param="response_format.json_schema")
             fmt = core.ResponseFormat(type="json_schema", schema=rf.json_schema.schema, name=rf.json_schema.name)
         else:
             fmt = core.ResponseFormat(type="json_object")

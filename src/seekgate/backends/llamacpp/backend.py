@@ -24,7 +24,7 @@ from seekgate.backends.llamacpp.engine import (
     LlamaEngine,
     grammar_for,
 )
-from seekgate.core.types import ChatRequest, ChatResponse, Chunk, ImagePart, Message, Request, Usage
+from seekgate.core.types import ChatRequest, ChatResponse, Chunk, FinishReason, ImagePart, Message, Request, Usage
 from seekgate.settings import LlamaCppBackendSpec, ModelSpec
 
 __all__ = ["LlamaCppBackend"]
@@ -44,6 +44,8 @@ class LlamaCppBackend:
         self._load_error: str | None = None
         self._free: asyncio.Queue[int] = asyncio.Queue()
         self._waiting = 0
+        self._finished = 0
+        self._cancelled = 0
         self._pool: ThreadPoolExecutor | None = None
 
     @property
@@ -64,7 +66,13 @@ class LlamaCppBackend:
 
     async def health(self) -> Health:
         if self._engine is not None:
-            return Health(ready=True)
+            load = {
+                "running": self._engine.slots - self._free.qsize(),
+                "waiting": self._waiting,
+                "finished": self._finished,
+                "cancelled": self._cancelled,
+            }
+            return Health(ready=True, load=load)
         if self._weights is None:
             return Health(ready=False, detail=f"weights not present; run `seekgate pull {self._alias}`")
         return Health(ready=False, detail=self._load_error or "not loaded yet")
@@ -126,8 +134,15 @@ class LlamaCppBackend:
         loop = asyncio.get_running_loop()
         future = self._pool.submit(_generate, engine, slot, request, emit, cancel)
         # The context is free only when its thread has really finished, not when the caller left.
-        future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._free.put_nowait, slot))
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._release, slot, f))
         return future
+
+    def _release(self, slot: int, future: Future[GenerationResult]) -> None:
+        if future.cancelled() or (future.exception() is None and future.result().finish_reason is FinishReason.CANCELLED):
+            self._cancelled += 1
+        else:
+            self._finished += 1
+        self._free.put_nowait(slot)
 
     async def chat(self, request: Request) -> ChatResponse:
         engine = await self._ensure_loaded()

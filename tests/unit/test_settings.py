@@ -1,0 +1,121 @@
+import tomllib
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from seekgate.settings import (
+    ConfigError,
+    FakeBackendSpec,
+    LlamaCppBackendSpec,
+    ModelSpec,
+    OpenAIBackendSpec,
+    ServerSettings,
+    load_settings,
+)
+
+DEFAULT_TOML = Path(__file__).parents[2] / "config" / "default.toml"
+
+
+def _documented_keys(struct: type[msgspec.Struct]) -> set[str]:
+    return {f for f in struct.__struct_fields__}
+
+
+def test_default_toml_documents_every_server_key_with_its_default():
+    raw = tomllib.loads(DEFAULT_TOML.read_text())
+    assert set(raw["server"]) == _documented_keys(ServerSettings)
+    assert msgspec.convert(raw["server"], ServerSettings) == ServerSettings()
+
+
+def test_default_toml_documents_every_backend_key():
+    text = DEFAULT_TOML.read_text()
+    raw = tomllib.loads(text)
+    assert set(raw["backends"]["embedded"]) - {"type"} == _documented_keys(LlamaCppBackendSpec)
+    assert msgspec.convert(raw["backends"]["embedded"], LlamaCppBackendSpec) == LlamaCppBackendSpec()
+    # The openai backend is shown commented out (it needs a server); every key must be there.
+    for key in _documented_keys(OpenAIBackendSpec):
+        assert f"# {key} = " in text, key
+    for key in _documented_keys(ModelSpec):
+        assert key in text, key
+
+
+def test_defaults_load_and_serve_the_bundled_model():
+    settings = load_settings(env={})
+    assert settings.server.default_model == "smollm2-135m"
+    assert settings.server.port == 8080 and settings.server.host == "127.0.0.1"
+    assert settings.models["smollm2-135m"].path.startswith("package:")
+    assert {"ds-coder-v2-lite", "ds-coder-6.7b"} <= set(settings.models)
+    assert isinstance(settings.backends["fake"], FakeBackendSpec)
+
+
+def test_layers_override_in_order_file_then_env_then_cli(tmp_path):
+    cfg = tmp_path / "user.toml"
+    cfg.write_text("[server]\nport = 9001\nlog_level = 'debug'\nhost = '0.0.0.0'\n")
+    env = {"SEEKGATE_SERVER__PORT": "9002", "SEEKGATE_SERVER__LOG_LEVEL": "warning"}
+    settings = load_settings(cfg, env=env, overrides={"server.port": 9003})
+    assert settings.server.host == "0.0.0.0"  # file
+    assert settings.server.log_level == "warning"  # env over file
+    assert settings.server.port == 9003  # CLI over env
+    assert settings.sources[0] == "config/default.toml" and str(cfg) in settings.sources
+
+
+def test_config_file_from_environment_variable(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[server]\nport = 9100\n")
+    assert load_settings(env={"SEEKGATE_CONFIG": str(cfg)}).server.port == 9100
+
+
+def test_user_file_adds_backends_and_models(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[backends.ollama]\ntype = "openai"\nbase_url = "http://127.0.0.1:11434/v1"\napi_key = "env::OLLAMA_KEY"\n'
+        '[models."coder-16b"]\nbackend = "ollama"\nupstream_model = "deepseek-coder-v2:16b"\n'
+        '[server]\ndefault_model = "coder-16b"\n'
+    )
+    settings = load_settings(cfg, env={})
+    backend = settings.backends["ollama"]
+    assert isinstance(backend, OpenAIBackendSpec) and backend.read_timeout == 300.0
+    assert settings.models["coder-16b"].upstream_model == "deepseek-coder-v2:16b"
+    assert "smollm2-135m" in settings.models  # defaults stay
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("[server]\nprot = 1\n", ["c.toml", "server.prot", "unknown key", "port"]),
+        ("[server]\nport = 'x'\n", ["c.toml", "server.port", "Expected `int`"]),
+        ("[server]\nport = 70000\n", ["c.toml", "server.port", "between 1 and 65535"]),
+        ("[server]\nlog_level = 'loud'\n", ["server.log_level", "debug", "info"]),
+        ("[backends.x]\ntype = 'magic'\n", ["backends.x", "magic", "llamacpp", "openai"]),
+        ("[backends.x]\ntype = 'openai'\n", ["backends.x.base_url", "required"]),
+        ("[backends.x]\ntype = 'openai'\nbase_url = 'http://h/v1'\napi_key = 'sk-123'\n", ["backends.x.api_key", "env::"]),
+        ("[models.m]\nbackend = 'nope'\n", ["models.m.backend", "nope", "embedded"]),
+        ("[models.m]\nbackend = 'embedded'\n", ["models.m", "path"]),
+        ("[server]\ndefault_model = 'ghost'\n", ["server.default_model", "ghost", "smollm2-135m"]),
+        ("[surver]\nport = 1\n", ["c.toml", "surver", "server"]),
+        ("[server\n", ["c.toml", "not valid TOML"]),
+    ],
+)
+def test_bad_config_names_file_key_and_allowed_values(tmp_path, toml, expected):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, env={})
+    for fragment in expected:
+        assert fragment in str(info.value)
+
+
+def test_bad_environment_value_names_the_variable():
+    with pytest.raises(ConfigError, match="SEEKGATE_SERVER__PORT.*server.port"):
+        load_settings(env={"SEEKGATE_SERVER__PORT": "eighty"})
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "absent.toml", env={})
+
+
+def test_settings_are_frozen():
+    settings = load_settings(env={})
+    with pytest.raises(AttributeError):
+        settings.server.port = 1  # type: ignore[misc]
