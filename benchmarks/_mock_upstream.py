@@ -5,7 +5,7 @@ pipelining tolerated) so that its own cost per request stays far below the gatew
 parses the request line, Content-Length and whether the body asks for `"stream": true`,
 then answers from pre-encoded bytes.
 
-    python benchmarks/_mock_upstream.py [--port 0] [--chunks 64]
+    python benchmarks/_mock_upstream.py [--port 0] [--chunks 64] [--interval-ms 0]
 
 It prints `PORT <n>` on stdout once it listens, and serves until terminated.
 """
@@ -40,7 +40,7 @@ def _chunked(payload: bytes) -> bytes:
 class Replies:
     """Every answer the mock gives, encoded once at start."""
 
-    def __init__(self, chunks: int) -> None:
+    def __init__(self, chunks: int, interval_s: float) -> None:
         base = {"id": "chatcmpl-mock", "created": 1700000000, "model": "mock"}
         usage = {"prompt_tokens": 9, "completion_tokens": chunks, "total_tokens": 9 + chunks}
         completion = base | {
@@ -62,6 +62,7 @@ class Replies:
         )
         self.token = event([{"index": 0, "delta": {"content": "tok "}, "finish_reason": None}])
         self.chunks = chunks
+        self.interval_s = interval_s
         # The finish chunk, the usage chunk, [DONE], and the zero-length frame that ends the body.
         self.stream_tail = (
             event([{"index": 0, "delta": {}, "finish_reason": "stop"}])
@@ -126,19 +127,19 @@ class MockProtocol(asyncio.Protocol):
         r = self._replies
         transport.write(r.stream_head + r.token)
         for _ in range(r.chunks - 1):
-            # Yield between events so they leave as separate writes, as a model's tokens would,
-            # and the gateway pays its per-event read cost instead of parsing one big buffer.
-            await asyncio.sleep(0)
+            # Yield (at least) between events so they leave as separate writes, as a model's
+            # tokens would, and the gateway pays its per-event cost instead of parsing one buffer.
+            await asyncio.sleep(r.interval_s)
             transport.write(r.token)
-        await asyncio.sleep(0)
+        await asyncio.sleep(r.interval_s)
         transport.write(r.stream_tail)
         self._busy = None
         self._drain()
 
 
-async def serve(port: int, chunks: int) -> None:
+async def serve(port: int, chunks: int, interval_s: float) -> None:
     loop = asyncio.get_running_loop()
-    replies = Replies(chunks)
+    replies = Replies(chunks, interval_s)
     server = await loop.create_server(lambda: MockProtocol(replies), "127.0.0.1", port, backlog=1024)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     stop = asyncio.Event()
@@ -152,13 +153,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (0: any free port)")
     parser.add_argument("--chunks", type=int, default=64, help="content chunks per streamed answer")
+    parser.add_argument("--interval-ms", type=float, default=0.0, help="pause between streamed chunks (0: just yield)")
     args = parser.parse_args()
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(args.port, args.chunks))
+        asyncio.run(serve(args.port, args.chunks, args.interval_ms / 1e3))
     else:
-        uvloop.run(serve(args.port, args.chunks))
+        uvloop.run(serve(args.port, args.chunks, args.interval_ms / 1e3))
     return 0
 
 

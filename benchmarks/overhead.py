@@ -1,6 +1,7 @@
 """How much the gateway costs on top of an upstream: throughput, latency and CPU per request.
 
     .venv/bin/python benchmarks/overhead.py [--quick] [--seconds S] [--kind plain] [--concurrency 64]
+                                            [--token-interval-ms MS] [--no-pin]
 
 Three processes besides this one: a cheap mock upstream (benchmarks/_mock_upstream.py), the
 gateway (`seekgate serve`, one worker) pointed at it, and a load client (aiohttp). The client
@@ -8,6 +9,10 @@ drives each concurrency level straight at the mock and then through the gateway,
 streamed; the difference is what the gateway adds. Wall-clock figures move with whatever else
 the machine runs, so the gateway's CPU time per request (utime + stime from /proc) is the
 figure to compare between runs. It prints figures and never fails on a missed target.
+
+By default the mock sends a stream's chunks back to back (yielding between writes), which is
+the cheapest case for the gateway; --token-interval-ms spaces them like a model's tokens, so
+each chunk costs the gateway a wake-up of its own.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import math
 import multiprocessing as mp
 import os
@@ -26,7 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -41,6 +47,7 @@ STREAM = PLAIN[:-1] + b',"stream":true,"stream_options":{"include_usage":true}}'
 TARGET_CPU_MS = {"plain": 1.0, "stream": 3.0}
 TARGET_ADDED_P50_MS = 1.0
 TARGET_RPS_C64 = 1000.0
+MAX_REQUESTS = 200_000  # per run, so a very fast target cannot run away with memory
 
 Mode = Literal["direct", "gateway"]
 Kind = Literal["plain", "stream"]
@@ -54,11 +61,11 @@ class Spec:
     url: str
     warmup_s: float
     seconds: float
-    max_requests: int
 
 
 @dataclass(frozen=True)
-class Measured:
+class Row:
+    spec: Spec
     ok: int
     errors: int
     first_error: str | None
@@ -66,18 +73,13 @@ class Measured:
     p50_ms: float
     p99_ms: float
     ttfc_p50_ms: float | None  # time to the first body bytes; streams only
-
-
-@dataclass(frozen=True)
-class Row:
-    spec: Spec
-    m: Measured
-    gateway_cpu_ms: float | None  # per request; None for direct runs
-    upstream_cpu_ms: float
+    gateway_cpu_ms: float | None = None  # per request; filled in by the parent for gateway runs
+    gateway_queued_pct: float | None = None  # of the run, the gateway waited for a CPU (contention)
+    upstream_cpu_ms: float | None = None
 
     @property
     def rps(self) -> float:
-        return self.m.ok / self.m.elapsed_s if self.m.elapsed_s else 0.0
+        return self.ok / self.elapsed_s if self.elapsed_s else 0.0
 
 
 # --- load client: runs in its own process --------------------------------------------------
@@ -119,7 +121,7 @@ async def _stream(session: aiohttp.ClientSession, url: str) -> tuple[float, floa
     return time.perf_counter() - t0, first - t0
 
 
-async def _drive(spec: Spec, conn: Connection) -> Measured:
+async def _drive(spec: Spec, conn: Connection) -> Row:
     one = _plain if spec.kind == "plain" else _stream
     latencies: list[float] = []
     firsts: list[float] = []
@@ -131,7 +133,7 @@ async def _drive(spec: Spec, conn: Connection) -> Measured:
 
         async def worker(deadline: float, record: bool) -> None:
             nonlocal started
-            while time.perf_counter() < deadline and started < spec.max_requests:
+            while time.perf_counter() < deadline and started < MAX_REQUESTS:
                 started += 1
                 try:
                     total, ttfc = await one(session, spec.url)
@@ -154,7 +156,8 @@ async def _drive(spec: Spec, conn: Connection) -> Measured:
         elapsed = time.perf_counter() - t0
     latencies.sort()
     firsts.sort()
-    return Measured(
+    return Row(
+        spec=spec,
         ok=len(latencies),
         errors=len(errors),
         first_error=errors[0] if errors else None,
@@ -166,12 +169,12 @@ async def _drive(spec: Spec, conn: Connection) -> Measured:
 
 
 def _client_main(conn: Connection) -> None:
-    """Serve run requests from the parent until it sends None."""
+    """Serve run requests from the parent until it stops us."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     import uvloop
 
-    while (spec := conn.recv()) is not None:
-        conn.send(uvloop.run(_drive(spec, conn)))
+    while True:
+        conn.send(uvloop.run(_drive(conn.recv(), conn)))
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -190,6 +193,15 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
+def _queued_seconds(pid: int) -> float:
+    """Time the process's threads spent runnable but waiting for a CPU (schedstat field 2)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -206,14 +218,14 @@ def _stop(proc: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def _start_mock(stack: contextlib.ExitStack) -> tuple[subprocess.Popen[str], int]:
-    # A session of its own keeps a terminal's Ctrl-C away from it; the ExitStack stops it.
-    cmd = [sys.executable, str(HERE / "_mock_upstream.py"), "--chunks", str(CHUNKS)]
+def _start_mock(stack: contextlib.ExitStack, interval_ms: float) -> tuple[subprocess.Popen[str], int]:
+    # Each child gets a session of its own, which keeps a terminal's Ctrl-C away from it: the
+    # parent catches it and the ExitStack stops the children in order.
+    cmd = [sys.executable, str(HERE / "_mock_upstream.py"), "--chunks", str(CHUNKS), "--interval-ms", str(interval_ms)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
     stack.callback(_stop, proc)
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("PORT "):
+    if not (line := proc.stdout.readline()).startswith("PORT "):
         raise RuntimeError(f"the mock upstream did not start (exit {proc.poll()}, said {line!r})")
     return proc, int(line.split()[1])
 
@@ -228,7 +240,8 @@ def _start_gateway(stack: contextlib.ExitStack, mock_port: int, workdir: Path) -
     port, log = _free_port(), workdir / "gateway.log"
     # SEEKGATE_* variables from the caller's shell would change what is measured.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEEKGATE_")}
-    cmd = [sys.executable, "-m", "seekgate.cli.main", "--config", str(config), "serve", "--port", str(port), "--log-level", "warning"]
+    cmd = [sys.executable, "-m", "seekgate.cli.main", "--config", str(config)]
+    cmd += ["serve", "--port", str(port), "--log-level", "warning"]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     stack.callback(_stop, proc)
@@ -249,15 +262,8 @@ def _start_client(stack: contextlib.ExitStack) -> tuple[int, Connection]:
     proc = ctx.Process(target=_client_main, args=(child,), name="bench-client", daemon=True)
     proc.start()
 
-    def stop() -> None:
-        with contextlib.suppress(OSError):
-            parent.send(None)
-        proc.join(timeout=5)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-
-    stack.callback(stop)
+    stack.callback(proc.join)
+    stack.callback(proc.terminate)  # it holds no state worth a graceful goodbye
     assert proc.pid is not None
     return proc.pid, parent
 
@@ -266,13 +272,16 @@ def _run(conn: Connection, spec: Spec, gateway_pid: int | None, mock_pid: int) -
     conn.send(spec)
     if conn.recv() != "warm":
         raise RuntimeError("the load client lost step")
-    gw0, up0 = _cpu_seconds(gateway_pid) if gateway_pid else 0.0, _cpu_seconds(mock_pid)
+    pid = gateway_pid or mock_pid  # the mock's figures stand in, unused, for direct runs
+    gw0, q0, up0 = _cpu_seconds(pid), _queued_seconds(pid), _cpu_seconds(mock_pid)
     conn.send("go")
-    m = conn.recv()
-    assert isinstance(m, Measured)
-    gw1, up1 = _cpu_seconds(gateway_pid) if gateway_pid else 0.0, _cpu_seconds(mock_pid)
-    n = max(m.ok + m.errors, 1)
-    return Row(spec, m, (gw1 - gw0) * 1e3 / n if gateway_pid else None, (up1 - up0) * 1e3 / n)
+    row = conn.recv()
+    assert isinstance(row, Row)
+    gw1, q1, up1 = _cpu_seconds(pid), _queued_seconds(pid), _cpu_seconds(mock_pid)
+    n = max(row.ok + row.errors, 1)
+    if gateway_pid:
+        row = replace(row, gateway_cpu_ms=(gw1 - gw0) * 1e3 / n, gateway_queued_pct=(q1 - q0) * 100 / row.elapsed_s)
+    return replace(row, upstream_cpu_ms=(up1 - up0) * 1e3 / n)
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -290,7 +299,7 @@ def _machine() -> str:
 
 
 def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())  # other work on the machine moves wall times
 
 
 def _fmt(value: float | None, spec: str = ".2f") -> str:
@@ -303,25 +312,32 @@ def _added(rows: list[Row], row: Row, first_chunk: bool = False) -> float | None
     base = next((r for r in rows if r.spec.mode == "direct" and (r.spec.kind, r.spec.concurrency) == same), None)
     if row.spec.mode != "gateway" or base is None:
         return None
-    mine, theirs = (row.m.ttfc_p50_ms, base.m.ttfc_p50_ms) if first_chunk else (row.m.p50_ms, base.m.p50_ms)
+    mine, theirs = (row.ttfc_p50_ms, base.ttfc_p50_ms) if first_chunk else (row.p50_ms, base.p50_ms)
     return mine - theirs if mine is not None and theirs is not None else None
 
 
+_COLUMNS = (("mode", 7), ("kind", 6), ("conc", 4), ("req/s", 7), ("p50 ms", 7), ("p99 ms", 7), ("ttfc p50", 8),
+            ("+p50 ms", 8), ("gw cpu ms/req", 13), ("gw queued", 9), ("up cpu ms/req", 13), ("errors", 6))  # fmt: skip
+
+
 def _print_table(rows: list[Row]) -> None:
-    cols = ("mode", "kind", "conc", "req/s", "p50 ms", "p99 ms", "ttfc p50", "+p50 ms", "gw cpu ms/req", "up cpu ms/req", "errors")
-    widths = (7, 6, 4, 7, 7, 7, 8, 8, 13, 13, 6)
-    print("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
-    print("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    def line(cells: list[str]) -> None:
+        print("  ".join(c.rjust(w) for c, (_, w) in zip(cells, _COLUMNS)))
+
+    line([name for name, _ in _COLUMNS])
+    print("-" * (sum(w + 2 for _, w in _COLUMNS) - 2))
     for r in rows:
-        cells = (
-            r.spec.mode, r.spec.kind, str(r.spec.concurrency), f"{r.rps:.0f}", _fmt(r.m.p50_ms), _fmt(r.m.p99_ms),
-            _fmt(r.m.ttfc_p50_ms), _fmt(_added(rows, r), "+.2f"), _fmt(r.gateway_cpu_ms, ".3f"), _fmt(r.upstream_cpu_ms, ".3f"),
-            str(r.m.errors),
-        )  # fmt: skip
-        print("  ".join(c.rjust(w) for c, w in zip(cells, widths)))
+        queued = "-" if r.gateway_queued_pct is None else f"{r.gateway_queued_pct:.0f}%"
+        line([r.spec.mode, r.spec.kind, str(r.spec.concurrency), f"{r.rps:.0f}", _fmt(r.p50_ms), _fmt(r.p99_ms),
+              _fmt(r.ttfc_p50_ms), _fmt(_added(rows, r), "+.2f"), _fmt(r.gateway_cpu_ms, ".3f"), queued,
+              _fmt(r.upstream_cpu_ms, ".3f"), str(r.errors)])  # fmt: skip
+    print(
+        "ttfc: time to the first body bytes. +p50: gateway p50 minus direct p50. gw queued: share of the run the\n"
+        "gateway was runnable but waiting for a CPU (other load; it inflates wall times, not CPU). up: the mock."
+    )
     for r in rows:
-        if r.m.first_error:
-            print(f"  {r.spec.mode}/{r.spec.kind}/c{r.spec.concurrency}: {r.m.errors} errors; first: {r.m.first_error}")
+        if r.first_error:
+            print(f"  {r.spec.mode}/{r.spec.kind}/c{r.spec.concurrency}: {r.errors} errors; first: {r.first_error}")
 
 
 def _print_targets(rows: list[Row]) -> None:
@@ -329,18 +345,15 @@ def _print_targets(rows: list[Row]) -> None:
     lines: list[tuple[bool, str]] = []
     for kind, target in TARGET_CPU_MS.items():
         cpu = {c: r.gateway_cpu_ms for (k, c), r in gw.items() if k == kind and r.gateway_cpu_ms is not None}
+        shown = ", ".join(f"c{c} {v:.3f}" for c, v in cpu.items())
+        what = "request" if kind == "plain" else f"{CHUNKS}-chunk stream"
         if cpu:
-            what = "request" if kind == "plain" else f"{CHUNKS}-chunk stream"
-            shown = ", ".join(f"c{c} {v:.3f}" for c, v in cpu.items())
             lines.append((max(cpu.values()) <= target, f"gateway CPU <= {target:g} ms per {what}: {shown} ms"))
     for kind, what in (("plain", "p50 latency"), ("stream", "p50 time to first chunk")):
-        added = _added(rows, gw[(kind, 1)], first_chunk=kind == "stream") if (kind, 1) in gw else None
-        if added is not None:
-            text = f"<= {TARGET_ADDED_P50_MS:g} ms added {what} at concurrency 1 ({kind}): {added:+.3f} ms"
-            lines.append((added <= TARGET_ADDED_P50_MS, text))
+        if (added := _added(rows, gw[(kind, 1)], first_chunk=kind == "stream") if (kind, 1) in gw else None) is not None:
+            lines.append((added <= TARGET_ADDED_P50_MS, f"<= {TARGET_ADDED_P50_MS:g} ms added {what} at concurrency 1 ({kind}): {added:+.3f} ms"))
     if (row := gw.get(("plain", 64))) is not None:
-        text = f">= {TARGET_RPS_C64:g} req/s through the gateway at concurrency 64 (plain): {row.rps:.0f}"
-        lines.append((row.rps >= TARGET_RPS_C64, text))
+        lines.append((row.rps >= TARGET_RPS_C64, f">= {TARGET_RPS_C64:g} req/s through the gateway at concurrency 64 (plain): {row.rps:.0f}"))
     print("\ntargets:")
     for ok, text in lines:
         print(f"  [{'met   ' if ok else 'MISSED'}] {text}")
@@ -359,13 +372,13 @@ def _interrupt(signum: int, frame: object) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short runs (about 30 s in all)")
-    parser.add_argument("--seconds", type=float, help="measured seconds per run (default 6, or 1.5 with --quick)")
-    parser.add_argument("--max-requests", type=int, default=200_000, help="cap on requests per run")
+    parser.add_argument("--seconds", type=float, help="measured seconds per run (default 8, or 1.5 with --quick)")
     parser.add_argument("--kind", choices=["plain", "stream"], action="append", help="only this kind (repeatable)")
     parser.add_argument("--concurrency", type=int, action="append", help="only this concurrency (repeatable)")
+    parser.add_argument("--token-interval-ms", type=float, default=0.0, help="pause between streamed chunks (default 0)")
     parser.add_argument("--no-pin", action="store_true", help="do not give the gateway a CPU of its own")
     args = parser.parse_args()
-    seconds = args.seconds or (1.5 if args.quick else 6.0)
+    seconds = args.seconds or (1.5 if args.quick else 8.0)
     warmup = 0.4 if args.quick else 1.0
     kinds: list[Kind] = args.kind or ["plain", "stream"]
     levels: list[int] = args.concurrency or [1, 8, 64]
@@ -375,24 +388,23 @@ def main() -> int:
     gw_cpus, load_cpus = ({cpus[0]}, set(cpus[1:])) if len(cpus) >= 2 and not args.no_pin else (set(cpus), set(cpus))
 
     print(_machine())
-    print(f"runs: {seconds:g} s measured after {warmup:g} s warm-up at the same concurrency; streams of {CHUNKS} chunks; "
-          f"gateway on CPU {sorted(gw_cpus)}, mock and client on CPU {sorted(load_cpus)}\n", flush=True)  # fmt: skip
+    print(f"runs: {seconds:g} s measured after {warmup:g} s warm-up at the same concurrency; streams of {CHUNKS} chunks "
+          f"{args.token_interval_ms:g} ms apart; gateway on CPU {sorted(gw_cpus)}, mock and client on CPU {sorted(load_cpus)}\n",
+          flush=True)  # fmt: skip
     signal.signal(signal.SIGTERM, _interrupt)  # unwind like Ctrl-C, so the ExitStack stops every process
     rows: list[Row] = []
     try:
         with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory(prefix="seekgate-bench-") as tmp:
-            mock, mock_port = _start_mock(stack)
+            mock, mock_port = _start_mock(stack, args.token_interval_ms)
             gateway, gw_port, log = _start_gateway(stack, mock_port, Path(tmp))
             client_pid, conn = _start_client(stack)
             for pid, cpu_set in ((gateway.pid, gw_cpus), (mock.pid, load_cpus), (client_pid, load_cpus)):
                 os.sched_setaffinity(pid, cpu_set)
-            for kind in kinds:
-                for concurrency in levels:
-                    for mode, port in (("direct", mock_port), ("gateway", gw_port)):
-                        url = f"http://127.0.0.1:{port}/v1/chat/completions"
-                        spec = Spec(mode, kind, concurrency, url, warmup, seconds, args.max_requests)  # type: ignore[arg-type]
-                        rows.append(_run(conn, spec, gateway.pid if mode == "gateway" else None, mock.pid))
-                        print(f"  {mode}/{kind}/c{concurrency}: {rows[-1].rps:.0f} req/s", file=sys.stderr, flush=True)
+            targets: tuple[tuple[Mode, int], ...] = (("direct", mock_port), ("gateway", gw_port))
+            for kind, concurrency, (mode, port) in itertools.product(kinds, levels, targets):
+                spec = Spec(mode, kind, concurrency, f"http://127.0.0.1:{port}/v1/chat/completions", warmup, seconds)
+                rows.append(_run(conn, spec, gateway.pid if mode == "gateway" else None, mock.pid))
+                print(f"  {mode}/{kind}/c{concurrency}: {rows[-1].rps:.0f} req/s", file=sys.stderr, flush=True)
             if gateway.poll() is not None:
                 print(f"the gateway exited during the runs ({gateway.returncode})")
             gateway_log = log.read_text().strip()

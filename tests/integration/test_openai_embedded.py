@@ -163,6 +163,13 @@ def _load(gateway, alias: str) -> dict:
     return next(m for m in models if m["id"] == alias)["load"]
 
 
+@pytest.fixture(scope="module")
+def tight_loaded(gateway) -> None:
+    """smol-tight loads on first use; the counters exist once it has."""
+    resp = httpx.post(gateway.base_url + "/v1/chat/completions", json={"model": "smol-tight", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}, timeout=120)
+    assert resp.status_code == 200
+
+
 def _wait_for(predicate, what: str, limit: float = 60.0) -> None:
     deadline = time.monotonic() + limit
     while not predicate():
@@ -174,7 +181,7 @@ def _wait_for(predicate, what: str, limit: float = 60.0) -> None:
 LONG = {"type": "json_schema", "json_schema": {"name": "long", "schema": {"type": "string", "minLength": 3000}}}
 
 
-def test_a_client_that_disconnects_stops_its_generation(gateway):
+def test_a_client_that_disconnects_stops_its_generation(gateway, tight_loaded):
     before = _load(gateway, "smol-tight")["cancelled"]
     body = {"model": "smol-tight", "messages": [{"role": "user", "content": "Talk."}], "max_tokens": 1500, "stream": True, "response_format": LONG}
     with httpx.stream("POST", gateway.base_url + "/v1/chat/completions", json=body, timeout=60) as resp:
@@ -185,7 +192,7 @@ def test_a_client_that_disconnects_stops_its_generation(gateway):
     assert _load(gateway, "smol-tight")["running"] == 0
 
 
-def test_a_non_streaming_client_that_disconnects_stops_its_generation(gateway):
+def test_a_non_streaming_client_that_disconnects_stops_its_generation(gateway, tight_loaded):
     before = _load(gateway, "smol-tight")["cancelled"]
     body = {"model": "smol-tight", "messages": [{"role": "user", "content": "Talk."}], "max_tokens": 1500, "response_format": LONG}
     with pytest.raises(httpx.ReadTimeout):
@@ -193,7 +200,7 @@ def test_a_non_streaming_client_that_disconnects_stops_its_generation(gateway):
     _wait_for(lambda: _load(gateway, "smol-tight")["cancelled"] == before + 1, "the generation to be cancelled")
 
 
-def test_full_queue_answers_503_at_once_and_the_server_keeps_serving(gateway, aclient: openai.AsyncOpenAI):
+def test_full_queue_answers_503_at_once_and_the_server_keeps_serving(gateway, tight_loaded, aclient: openai.AsyncOpenAI):
     # smol-tight has one context and a queue of one: a third concurrent request is refused.
     async def scenario() -> None:
         running = await aclient.chat.completions.create(

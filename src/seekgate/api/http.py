@@ -58,20 +58,30 @@ def decode(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
 
 
 async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it if the client disconnects first."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_wait_disconnect(request))
+    """Await `work` in this task, cancelling it if the client disconnects first.
+
+    One watcher task per request (not two tasks and asyncio.wait): this runs on every call.
+    """
+    current = asyncio.current_task()
+    assert current is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        await _wait_disconnect(request)
+        gone = True
+        current.cancel()
+
+    watcher = asyncio.ensure_future(watch())
     try:
-        done, _ = await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        return await work
     except asyncio.CancelledError:
-        task.cancel()
+        if gone:
+            current.uncancel()
+            raise ClientGone() from None
         raise
     finally:
         watcher.cancel()
-    if task in done:
-        return task.result()
-    task.cancel()
-    raise ClientGone()
 
 
 async def _wait_disconnect(request: Request) -> None:

@@ -189,10 +189,7 @@ class OpenAICompatBackend:
             async with self._session.post(path, data=_encode(body)) as resp:
                 if resp.status >= 400:
                     raise _upstream_error(self.name, resp.status, await resp.read(), resp.headers)
-                async for line in resp.content:
-                    if not line.startswith(b"data:"):
-                        continue
-                    data = line[5:].strip()
+                async for data in _sse_data(resp.content):
                     if data == b"[DONE]":
                         break
                     try:
@@ -222,6 +219,20 @@ class OpenAICompatBackend:
         # Servers that ignore stream_options send no usage; they stream one token per chunk
         # (llama.cpp, vLLM, Ollama), so the chunk count is the completion token count.
         yield Chunk(finish_reason=finish, usage=usage or Usage(output_tokens=pieces))
+
+
+async def _sse_data(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The `data:` payloads of an SSE stream. Reads whatever has arrived and splits lines here:
+    reading line by line through aiohttp costs two reads and a parser wake-up per event."""
+    pending = b""
+    async for block in content.iter_any():
+        lines = (pending + block).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            if line.startswith(b"data:"):
+                yield line[5:].strip()
+    if pending.startswith(b"data:"):
+        yield pending[5:].strip()
 
 
 def _message(message: Message) -> dict[str, Any]:

