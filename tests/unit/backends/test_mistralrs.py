@@ -140,6 +140,29 @@ def test_what_this_engine_cannot_do_is_refused_up_front(smollm2_path):
     asyncio.run(main())
 
 
+def test_a_cancelled_chat_stops_generating_and_frees_the_engine(smollm2_path):
+    async def main():
+        backend = _backend(smollm2_path)
+        await backend.start()
+        try:
+            long = asyncio.create_task(backend.chat(_chat("Write a long story about the sea.", Sampling(max_tokens=2000, temperature=0))))
+            while (await backend.health()).load["running"] == 0:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
+            long.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await long
+            started = asyncio.get_running_loop().time()
+            answer = await backend.chat(_chat("Say hi."))
+            return answer, asyncio.get_running_loop().time() - started, await backend.health()
+        finally:
+            await backend.aclose()
+
+    answer, waited, health = asyncio.run(main())
+    assert answer.text and health.load["cancelled"] == 1 and health.load["finished"] == 1
+    assert waited < 60  # 2000 tokens would take minutes; the cancelled one stopped at once
+
+
 def test_requests_queue_one_at_a_time_and_overflow_is_overloaded(smollm2_path):
     async def main():
         backend = _backend(smollm2_path, queue=1)

@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import msgspec
 from starlette.requests import Request
@@ -17,7 +18,8 @@ from seekgate import errors
 from seekgate.api.http import ClientGone, decode, read_body, until_disconnected
 from seekgate.api.openai import translate, wire
 from seekgate.core.service import Gateway, OpenStream
-from seekgate.core.types import Chunk
+from seekgate.core.types import ChatResponse, Chunk
+from seekgate.core.types import Request as CoreRequest
 
 __all__ = ["openai_error_response", "routes"]
 
@@ -60,43 +62,36 @@ def routes(gateway: Gateway, max_body: int) -> list[Route]:
     def _rid(prefix: str) -> str:
         return f"{prefix}{process_id}{next(counter):08x}"
 
-    async def chat_completions(request: Request) -> Response:
-        body = decode(await read_body(request, max_body), _chat_decoder)
-        core_request = translate.chat_request(body)
-        rid = _rid("chatcmpl-")
-        if body.stream:
-            opened = await until_disconnected(request, gateway.stream(core_request))
-            usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(
-                _chat_events(rid, opened, usage),
-                media_type="text/event-stream",
-                headers=_SSE_HEADERS | _headers(opened.entry.alias, opened.entry.backend_name),
-            )
-        entry, answer = await until_disconnected(request, gateway.chat(core_request))
-        return Response(
-            translate.chat_response(rid, entry.alias, answer),
-            media_type="application/json",
-            headers=_headers(entry.alias, entry.backend_name),
-        )
+    def generation_endpoint(
+        decoder: msgspec.json.Decoder[Any],
+        to_core: Callable[[Any], CoreRequest],
+        prefix: str,
+        encode: Callable[[str, str, ChatResponse], bytes],
+        events: Callable[[str, OpenStream, bool], AsyncIterator[bytes]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Chat and text completions share one shape: decode, run, encode as JSON or SSE."""
 
-    async def completions(request: Request) -> Response:
-        body = decode(await read_body(request, max_body), _completion_decoder)
-        core_request = translate.completion_request(body)
-        rid = _rid("cmpl-")
-        if body.stream:
-            opened = await until_disconnected(request, gateway.stream(core_request))
-            usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(
-                _completion_events(rid, opened, usage),
-                media_type="text/event-stream",
-                headers=_SSE_HEADERS | _headers(opened.entry.alias, opened.entry.backend_name),
-            )
-        entry, answer = await until_disconnected(request, gateway.chat(core_request))
-        return Response(
-            translate.completion_response(rid, entry.alias, answer),
-            media_type="application/json",
-            headers=_headers(entry.alias, entry.backend_name),
-        )
+        async def endpoint(request: Request) -> Response:
+            body = decode(await read_body(request, max_body), decoder)
+            core_request = to_core(body)
+            rid = _rid(prefix)
+            if body.stream:
+                opened = await until_disconnected(request, gateway.stream(core_request))
+                usage = bool(body.stream_options and body.stream_options.include_usage)
+                return StreamingResponse(
+                    events(rid, opened, usage),
+                    media_type="text/event-stream",
+                    headers=_SSE_HEADERS | _headers(opened.entry.alias, opened.entry.backend_name),
+                )
+            entry, answer = await until_disconnected(request, gateway.chat(core_request))
+            return Response(encode(rid, entry.alias, answer), media_type="application/json", headers=_headers(entry.alias, entry.backend_name))
+
+        return endpoint
+
+    chat_completions = generation_endpoint(_chat_decoder, translate.chat_request, "chatcmpl-", translate.chat_response, _chat_events)
+    completions = generation_endpoint(
+        _completion_decoder, translate.completion_request, "cmpl-", translate.completion_response, _completion_events
+    )
 
     async def models(request: Request) -> Response:
         entries = list(gateway.registry.models.values())

@@ -37,6 +37,19 @@ def _stop(stop: str | list[str] | None) -> tuple[str, ...]:
     return (stop,) if isinstance(stop, str) else tuple(stop)
 
 
+def _sampling(body: wire.ChatCompletionRequest | wire.CompletionRequest, max_tokens: int | None) -> core.Sampling:
+    return core.Sampling(
+        max_tokens=max_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        top_k=body.top_k,
+        stop=_stop(body.stop),
+        seed=body.seed,
+        frequency_penalty=body.frequency_penalty,
+        presence_penalty=body.presence_penalty,
+    )
+
+
 def _check_common(n: int | None, logprobs: object) -> None:
     if n not in (None, 1):
         raise errors.Unsupported("n must be 1: seekgate returns one choice per request; send several requests instead", param="n")
@@ -94,16 +107,7 @@ def chat_request(body: wire.ChatCompletionRequest) -> core.ChatRequest:
     return core.ChatRequest(
         model=body.model or "",
         messages=tuple(messages),
-        sampling=core.Sampling(
-            max_tokens=body.max_completion_tokens or body.max_tokens,
-            temperature=body.temperature,
-            top_p=body.top_p,
-            top_k=body.top_k,
-            stop=_stop(body.stop),
-            seed=body.seed,
-            frequency_penalty=body.frequency_penalty,
-            presence_penalty=body.presence_penalty,
-        ),
+        sampling=_sampling(body, body.max_completion_tokens or body.max_tokens),
         response_format=fmt,
         tools=tools,
         tool_choice=choice,
@@ -125,16 +129,7 @@ def completion_request(body: wire.CompletionRequest) -> core.CompletionRequest:
         model=body.model or "",
         prompt=prompt,
         suffix=body.suffix,
-        sampling=core.Sampling(
-            max_tokens=body.max_tokens,
-            temperature=body.temperature,
-            top_p=body.top_p,
-            top_k=body.top_k,
-            stop=_stop(body.stop),
-            seed=body.seed,
-            frequency_penalty=body.frequency_penalty,
-            presence_penalty=body.presence_penalty,
-        ),
+        sampling=_sampling(body, body.max_tokens),
     )
 
 
