@@ -308,8 +308,8 @@ def _rows(r: Report) -> dict[str, str]:
         f"{CONCURRENCY} requests: how": c.get("mode", ""),
         f"{CONCURRENCY} requests: ok": f"{c.get('ok')}/{c.get('requests')}",
         f"{CONCURRENCY} requests: wall": _fmt(c.get("wall_s"), " s", 2),
-        f"{CONCURRENCY} requests: aggregate tok/s": _fmt(c.get("aggregate_tps")),
-        f"{CONCURRENCY} requests: per-request tok/s": _fmt(c.get("per_request_tps")),
+        f"{CONCURRENCY} requests: generated tok/s over wall": _fmt(c.get("aggregate_tps")),
+        f"{CONCURRENCY} requests: per-request gen tok/s": _fmt(c.get("per_request_tps")),
         f"{CONCURRENCY} requests: TTFT mean / max": f"{_fmt(c.get('ttft_mean_s'), ' s', 2)} / {_fmt(c.get('ttft_max_s'), ' s', 2)}",
     }
     attempt = c.get("batching_attempt")

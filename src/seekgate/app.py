@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,16 +17,23 @@ from seekgate import errors
 from seekgate.api.openai.routes import openai_error_response
 from seekgate.api.openai.routes import routes as openai_routes
 from seekgate.api.openapi import DOCS_HTML, openapi_document
+from seekgate.api.prompts import routes as prompt_routes
 from seekgate.backends.registry import Registry
+from seekgate.prompts.packs import PackStore, shipped_packs_dir
 from seekgate.core.service import Gateway
 from seekgate.settings import Settings
 
 __all__ = ["create_app"]
 
+log = logging.getLogger("seekgate")
+
 
 def create_app(settings: Settings) -> Starlette:
     registry = Registry(settings)
-    gateway = Gateway(registry)
+    packs = PackStore([shipped_packs_dir(), Path(settings.routing.prompts_dir).expanduser()])
+    for problem in packs.problems():
+        log.warning("prompt pack skipped: %s", problem)
+    gateway = Gateway(registry, settings, packs)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -67,6 +76,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             *openai_routes(gateway, settings.server.max_body_bytes),
+            *prompt_routes(packs),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/openapi.json", openapi_json, methods=["GET"]),

@@ -26,8 +26,11 @@ __all__ = [
     "MistralrsBackendSpec",
     "ModelSpec",
     "OpenAIBackendSpec",
+    "RISK_LEVELS",
+    "RoutingSettings",
     "ServerSettings",
     "Settings",
+    "TaskProfile",
     "load_settings",
     "resolve_secret",
 ]
@@ -102,10 +105,41 @@ class ModelSpec(_Spec):
     chat_template: str | None = None
 
 
+RISK_LEVELS = ("low", "med", "high")
+
+
+class TaskProfile(_Spec):
+    """What a coding task gets: prompt pack, route, guard profile, retrieval, SLO, caching."""
+
+    description: str = ""
+    pack: str = ""
+    route: tuple[str, ...] = ()
+    long_context_tokens: int = 0
+    long_context_route: tuple[str, ...] = ()
+    guard_profile: str = "default"
+    retrieval: str = ""
+    slo_p95_ms: int = 0
+    cacheable: bool = False
+    max_tokens: int = 0
+    risk_levels: tuple[Literal["low", "med", "high"], ...] = RISK_LEVELS
+
+
+class RoutingSettings(_Spec):
+    default_task: str = "chat"
+    classify: bool = True
+    prompts_dir: str = "prompts"
+    retries: int = 1
+    retry_backoff_ms: int = 100
+    breaker_failures: int = 3
+    breaker_cooldown_s: float = 30.0
+
+
 class Settings(_Spec):
     server: ServerSettings = ServerSettings()
+    routing: RoutingSettings = RoutingSettings()
     backends: dict[str, BackendSpec] = msgspec.field(default_factory=dict)
     models: dict[str, ModelSpec] = msgspec.field(default_factory=dict)
+    tasks: dict[str, TaskProfile] = msgspec.field(default_factory=dict)
     sources: tuple[str, ...] = ()
     """The layers this object was built from, for `seekgate serve` to log."""
 
@@ -207,17 +241,20 @@ def _source_of(origin: dict[tuple[str, ...], str], path: tuple[str, ...]) -> str
 def _convert(merged: dict[str, Any], origin: dict[tuple[str, ...], str]) -> Settings:
     """Validate section by section, so that an error can name the table key (msgspec paths
     do not carry dict keys)."""
-    unknown = sorted(set(merged) - {"server", "backends", "models"})
+    unknown = sorted(set(merged) - {"server", "routing", "backends", "models", "tasks"})
     if unknown:
-        raise ConfigError(f"{_source_of(origin, (unknown[0],))}: unknown section {unknown[0]!r}; allowed: backends, models, server")
+        raise ConfigError(
+            f"{_source_of(origin, (unknown[0],))}: unknown section {unknown[0]!r}; allowed: backends, models, routing, server, tasks"
+        )
     server = _one(merged.get("server", {}), ServerSettings, ("server",), origin)
+    routing = _one(merged.get("routing", {}), RoutingSettings, ("routing",), origin)
     tables: dict[str, dict[str, Any]] = {}
-    for section, kind in (("backends", BackendSpec), ("models", ModelSpec)):
+    for section, kind in (("backends", BackendSpec), ("models", ModelSpec), ("tasks", TaskProfile)):
         raw = merged.get(section, {})
         if not isinstance(raw, dict):
             raise ConfigError(f"{_source_of(origin, (section,))}: key {section}: must be a table of named entries")
         tables[section] = {name: _one(value, kind, (section, name), origin) for name, value in raw.items()}
-    return Settings(server=server, backends=tables["backends"], models=tables["models"])
+    return Settings(server=server, routing=routing, backends=tables["backends"], models=tables["models"], tasks=tables["tasks"])
 
 
 def _one(value: Any, kind: Any, at: tuple[str, ...], origin: dict[tuple[str, ...], str]) -> Any:
@@ -255,6 +292,10 @@ def _allowed_keys(parts: tuple[str, ...]) -> list[str]:
         return sorted(ServerSettings.__struct_fields__)
     if parts[0] == "models":
         return sorted(ModelSpec.__struct_fields__)
+    if parts[0] == "tasks":
+        return sorted(TaskProfile.__struct_fields__)
+    if parts[0] == "routing":
+        return sorted(RoutingSettings.__struct_fields__)
     if parts[0] == "backends":
         return sorted({f for t in (LlamaCppBackendSpec, MistralrsBackendSpec, OpenAIBackendSpec) for f in t.__struct_fields__} | {"type"})
     return []
@@ -286,6 +327,15 @@ def _check_references(settings: Settings, origin: dict[tuple[str, ...], str]) ->
             for key in ("threads", "queue", "context_tokens"):
                 if getattr(backend, key) < 0:
                     fail(("backends", name, key), "must not be negative")
+    for task, profile in settings.tasks.items():
+        for key in ("route", "long_context_route"):
+            for alias in getattr(profile, key):
+                if alias not in settings.models:
+                    fail(("tasks", task, key), f"unknown model {alias!r}; defined models: {', '.join(sorted(settings.models))}")
+        if profile.long_context_tokens and not profile.long_context_route:
+            fail(("tasks", task, "long_context_route"), "long_context_tokens is set, so name the route for long prompts")
+    if settings.tasks and settings.routing.default_task not in settings.tasks:
+        fail(("routing", "default_task"), f"unknown task {settings.routing.default_task!r}; defined tasks: {', '.join(sorted(settings.tasks))}")
     server = settings.server
     if server.default_model not in settings.models:
         fail(("server", "default_model"), f"unknown model {server.default_model!r}; defined models: {', '.join(sorted(settings.models))}")

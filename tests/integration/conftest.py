@@ -15,6 +15,31 @@ GATEWAY_CONFIG = """
 [server]
 max_body_bytes = 65536
 
+[routing]
+retries = 1
+retry_backoff_ms = 10
+breaker_failures = 2
+breaker_cooldown_s = 1.0
+prompts_dir = "{prompts}"
+
+[tasks.fallback-demo]
+route = ["refused-breaker", "fake-echo"]
+
+[tasks.overflow-demo]
+route = ["fake-error-503", "fake-error-502", "fake-fixed"]
+
+[tasks.all-down]
+route = ["refused", "fake-error-504"]
+
+[tasks.long-demo]
+route = ["fake-fixed"]
+long_context_tokens = 50
+long_context_route = ["fake-echo"]
+
+[tasks.echo-task]
+pack = "echo-pack@v1"
+route = ["echo-body"]
+
 [backends.tight]
 type = "llamacpp"
 parallel = 1
@@ -51,6 +76,10 @@ upstream_model = "smollm2-upstream"
 backend = "refused"
 upstream_model = "anything"
 
+[models.refused-breaker]
+backend = "refused"
+upstream_model = "anything"
+
 {misbehaving_models}
 {fake_models}
 """
@@ -76,10 +105,31 @@ def upstream(smollm2_path: Path, workdir: Path) -> Iterator[Process]:
         yield server
 
 
+ECHO_PACK = """---
+name: echo-pack
+version: {version}
+description: A pack the tests edit while the gateway runs
+task_types: [echo-task]
+output_contract: anything
+---
+You are echo pack version {version}.
+"""
+
+
 @pytest.fixture(scope="session")
-def gateway(upstream: Process, tiny_deepseek2: Path, workdir: Path) -> Iterator[Process]:
+def prompts_dir(workdir: Path) -> Path:
+    """The gateway's own prompt-pack folder (routing.prompts_dir), which tests may edit."""
+    folder = workdir / "prompts"
+    folder.mkdir()
+    (folder / "echo-pack@v1.md").write_text(ECHO_PACK.format(version=1))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def gateway(upstream: Process, tiny_deepseek2: Path, prompts_dir: Path, workdir: Path) -> Iterator[Process]:
     with misbehaving_upstream() as misbehaving:
         config = GATEWAY_CONFIG.format(
+            prompts=prompts_dir,
             upstream=upstream.base_url,
             closed_port=free_port(),
             misbehaving=misbehaving,

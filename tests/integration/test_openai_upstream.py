@@ -46,6 +46,7 @@ def test_request_options_reach_the_upstream_in_openai_form(client: openai.OpenAI
         seed=11,
         stop="END",
         presence_penalty=0.5,
+        extra_headers={"X-Prompt-Pack": "none"},
     )
     sent = json.loads(resp.choices[0].message.content)
     assert sent["model"] == "echo-body" and sent["stream"] is False

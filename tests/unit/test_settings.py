@@ -6,6 +6,8 @@ import pytest
 
 from seekgate.settings import (
     ConfigError,
+    RoutingSettings,
+    TaskProfile,
     FakeBackendSpec,
     LlamaCppBackendSpec,
     ModelSpec,
@@ -37,6 +39,21 @@ def test_default_toml_documents_every_backend_key():
         assert f"# {key} = " in text, key
     for key in _documented_keys(ModelSpec):
         assert key in text, key
+
+
+def test_default_toml_documents_routing_and_every_task_profile_key():
+    raw = tomllib.loads(DEFAULT_TOML.read_text())
+    assert set(raw["routing"]) == _documented_keys(RoutingSettings)
+    assert msgspec.convert(raw["routing"], RoutingSettings) == RoutingSettings()
+    assert set(raw["tasks"]["chat"]) == _documented_keys(TaskProfile)
+    assert set(raw["tasks"]) == {"chat", "editor", "refactor", "tests", "rag-code", "rag-doc", "ci"}
+
+
+def test_task_routes_must_name_known_models(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[tasks.chat]\nroute = ["gpt-9"]\n')
+    with pytest.raises(ConfigError, match="tasks.chat.route.*gpt-9"):
+        load_settings(cfg, env={})
 
 
 def test_defaults_load_and_serve_the_bundled_model():

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from seekgate import __version__
-from seekgate.cli import models, serve
+from seekgate.cli import capabilities, models, serve
 from seekgate.settings import ConfigError
 
 __all__ = ["main"]
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve.add_parser(sub)
     models.add_parsers(sub)
+    capabilities.add_parser(sub)
     return parser
 
 

@@ -1,27 +1,76 @@
-"""The shared inference path every dialect calls: resolve the model, call its backend.
+"""The shared inference path every dialect calls.
 
-Later stages (task profiles, guards, context, cache, routing) plug in here, between the
-dialects and the backends, so that every dialect gets them at once.
+    task profile   X-Task-Type, metadata.task_type, the classifier, or the default task
+    prompt pack    the profile's pack (or X-Prompt-Pack) as the first system message
+    route          the request's model, or the profile's route; fallback, retries, breaker
+    backend        chat() / stream()
+
+Later stages (guards, context, cache) plug in here, so every dialect gets them at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
+import msgspec
+
+from seekgate import errors
 from seekgate.backends.registry import ModelEntry, Registry
-from seekgate.core.types import ChatResponse, Chunk, Request
+from seekgate.core.types import ChatRequest, ChatResponse, Chunk, Message, Request, Role, TextPart
+from seekgate.prompts.packs import PackStore, PromptPack
+from seekgate.routing.router import Attempts, Router
+from seekgate.routing.tasks import TaskChoice, choose_task
+from seekgate.settings import RISK_LEVELS, Settings
 
-__all__ = ["Gateway", "OpenStream"]
+__all__ = ["Gateway", "Hints", "OpenStream", "Outcome"]
+
+
+class Hints(msgspec.Struct, frozen=True):
+    """What a dialect read from the transport (HTTP headers) that steers a request."""
+
+    task: str | None = None
+    pack: str | None = None
+    risk: str | None = None
+
+
+@dataclass
+class Outcome:
+    task: TaskChoice
+    pack: PromptPack | None
+    attempts: Attempts
+
+    @property
+    def entry(self) -> ModelEntry:
+        assert self.attempts.served is not None
+        return self.attempts.served
+
+    def headers(self) -> dict[str, str]:
+        out = {
+            "x-seekgate-task": self.task.name,
+            "x-seekgate-model": self.entry.alias,
+            "x-seekgate-backend": self.entry.backend_name,
+        }
+        if self.pack is not None:
+            out["x-seekgate-pack"] = self.pack.ref
+        fallback = self.attempts.fallback_header()
+        if fallback:
+            out["x-seekgate-fallback"] = fallback
+        return out
 
 
 class OpenStream:
     """A stream whose first chunk has already arrived, so failures before any output surface
     as ordinary errors (a proper HTTP status) instead of an error event inside a 200 stream."""
 
-    def __init__(self, entry: ModelEntry, first: Chunk, rest: AsyncIterator[Chunk]) -> None:
-        self.entry = entry
+    def __init__(self, outcome: Outcome, first: Chunk, rest: AsyncIterator[Chunk]) -> None:
+        self.outcome = outcome
         self._first: Chunk | None = first
         self._rest = rest
+
+    @property
+    def entry(self) -> ModelEntry:
+        return self.outcome.entry
 
     def __aiter__(self) -> OpenStream:
         return self
@@ -39,22 +88,50 @@ class OpenStream:
 
 
 class Gateway:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, settings: Settings, packs: PackStore) -> None:
         self.registry = registry
+        self.settings = settings
+        self.packs = packs
+        self.router = Router(registry, settings.routing)
 
-    def resolve(self, request: Request) -> ModelEntry:
-        return self.registry.get(request.model or None)
+    def _plan(self, request: Request, hints: Hints) -> tuple[Outcome, Request, list[ModelEntry]]:
+        routing = self.settings.routing
+        task = choose_task(request, hints.task, self.settings.tasks, routing.default_task, routing.classify)
+        if hints.risk is not None:
+            risk = hints.risk.strip().lower()
+            if risk not in RISK_LEVELS:
+                raise errors.InvalidRequest(f"unknown risk level {risk!r}; allowed: {', '.join(RISK_LEVELS)}", param="X-Risk-Level")
+            if risk not in task.profile.risk_levels:
+                raise errors.PermissionDenied(
+                    f"task {task.name!r} accepts risk levels {', '.join(task.profile.risk_levels)}, not {risk!r}", param="X-Risk-Level"
+                )
+        pack = None
+        if hints.pack:
+            if hints.pack.strip().lower() != "none":
+                pack = self.packs.get(hints.pack.strip(), param="X-Prompt-Pack")
+        elif task.profile.pack:
+            pack = self.packs.get(task.profile.pack, param="tasks." + task.name + ".pack")
+        request = _prepare(request, pack, task.profile.max_tokens)
+        candidates = self.router.candidates(request, task.profile)
+        return Outcome(task, pack, Attempts()), request, candidates
 
-    async def chat(self, request: Request) -> tuple[ModelEntry, ChatResponse]:
-        entry = self.resolve(request)
-        return entry, await entry.backend.chat(request)
+    async def chat(self, request: Request, hints: Hints = Hints()) -> tuple[Outcome, ChatResponse]:
+        outcome, request, candidates = self._plan(request, hints)
+        answer = await self.router.chat(candidates, request, outcome.attempts, lambda e, r: e.backend.chat(r))
+        return outcome, answer
 
-    async def stream(self, request: Request) -> OpenStream:
-        entry = self.resolve(request)
-        chunks = entry.backend.stream(request)
-        try:
-            first = await anext(chunks)
-        except BaseException:
-            await chunks.aclose()  # type: ignore[attr-defined]
-            raise
-        return OpenStream(entry, first, chunks)
+    async def stream(self, request: Request, hints: Hints = Hints()) -> OpenStream:
+        outcome, request, candidates = self._plan(request, hints)
+        first, rest = await self.router.open_stream(candidates, request, outcome.attempts)
+        return OpenStream(outcome, first, rest)
+
+
+def _prepare(request: Request, pack: PromptPack | None, default_max_tokens: int) -> Request:
+    """Inject the pack ahead of the client's own system message (which stays) and apply the
+    profile's default max_tokens when the client set none."""
+    changes: dict[str, object] = {}
+    if default_max_tokens and request.sampling.max_tokens is None:
+        changes["sampling"] = msgspec.structs.replace(request.sampling, max_tokens=default_max_tokens)
+    if pack is not None and isinstance(request, ChatRequest):
+        changes["messages"] = (Message(role=Role.SYSTEM, content=(TextPart(pack.body),)), *request.messages)
+    return msgspec.structs.replace(request, **changes) if changes else request

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from seekgate import errors
 from seekgate.api.http import ClientGone, decode, read_body, until_disconnected
 from seekgate.api.openai import translate, wire
-from seekgate.core.service import Gateway, OpenStream
+from seekgate.core.service import Gateway, Hints, OpenStream
 from seekgate.core.types import ChatResponse, Chunk
 from seekgate.core.types import Request as CoreRequest
 
@@ -51,8 +51,9 @@ def _handle(fn: Callable[[Request], Awaitable[Response]]) -> Callable[[Request],
     return endpoint
 
 
-def _headers(alias: str, backend: str) -> dict[str, str]:
-    return {"x-seekgate-model": alias, "x-seekgate-backend": backend}
+def _hints(request: Request) -> Hints:
+    h = request.headers
+    return Hints(task=h.get("x-task-type"), pack=h.get("x-prompt-pack"), risk=h.get("x-risk-level"))
 
 
 def routes(gateway: Gateway, max_body: int) -> list[Route]:
@@ -74,17 +75,16 @@ def routes(gateway: Gateway, max_body: int) -> list[Route]:
         async def endpoint(request: Request) -> Response:
             body = decode(await read_body(request, max_body), decoder)
             core_request = to_core(body)
+            hints = _hints(request)
             rid = _rid(prefix)
             if body.stream:
-                opened = await until_disconnected(request, gateway.stream(core_request))
+                opened = await until_disconnected(request, gateway.stream(core_request, hints))
                 usage = bool(body.stream_options and body.stream_options.include_usage)
                 return StreamingResponse(
-                    events(rid, opened, usage),
-                    media_type="text/event-stream",
-                    headers=_SSE_HEADERS | _headers(opened.entry.alias, opened.entry.backend_name),
+                    events(rid, opened, usage), media_type="text/event-stream", headers=_SSE_HEADERS | opened.outcome.headers()
                 )
-            entry, answer = await until_disconnected(request, gateway.chat(core_request))
-            return Response(encode(rid, entry.alias, answer), media_type="application/json", headers=_headers(entry.alias, entry.backend_name))
+            outcome, answer = await until_disconnected(request, gateway.chat(core_request, hints))
+            return Response(encode(rid, outcome.entry.alias, answer), media_type="application/json", headers=outcome.headers())
 
         return endpoint
 

@@ -24,6 +24,7 @@ from seekgate.backends.llamacpp.engine import (
     LlamaEngine,
     grammar_for,
 )
+from seekgate.backends.llamacpp.slots import SlotPool
 from seekgate.core.types import ChatRequest, ChatResponse, Chunk, FinishReason, ImagePart, Message, Request, Usage
 from seekgate.settings import LlamaCppBackendSpec, ModelSpec
 
@@ -42,8 +43,7 @@ class LlamaCppBackend:
         self._engine: LlamaEngine | None = None
         self._load_lock = asyncio.Lock()
         self._load_error: str | None = None
-        self._free: asyncio.Queue[int] = asyncio.Queue()
-        self._waiting = 0
+        self._slots: SlotPool | None = None
         self._finished = 0
         self._cancelled = 0
         self._pool: ThreadPoolExecutor | None = None
@@ -67,8 +67,8 @@ class LlamaCppBackend:
     async def health(self) -> Health:
         if self._engine is not None:
             load = {
-                "running": self._engine.slots - self._free.qsize(),
-                "waiting": self._waiting,
+                "running": self._slots.running if self._slots else 0,
+                "waiting": self._slots.waiting if self._slots else 0,
                 "finished": self._finished,
                 "cancelled": self._cancelled,
             }
@@ -109,30 +109,19 @@ class LlamaCppBackend:
                     self._load_error = exc.message
                     raise
                 self._pool = ThreadPoolExecutor(max_workers=engine.slots, thread_name_prefix=f"llamacpp-{self._alias}")
-                for i in range(engine.slots):
-                    self._free.put_nowait(i)
+                self._slots = SlotPool(engine.slots, self._spec.queue, engine.cached_tokens, self._alias)
                 self._engine = engine
         assert self._engine is not None
         return self._engine
 
-    async def _acquire(self) -> int:
-        if self._free.empty() and self._waiting >= self._spec.queue:
-            raise errors.Overloaded(
-                f"model {self._alias!r} is busy: {self._spec.parallel} requests running and {self._waiting} waiting; retry shortly",
-                headers={"Retry-After": "1"},
-            )
-        self._waiting += 1
-        try:
-            return await self._free.get()
-        finally:
-            self._waiting -= 1
-
-    def _submit(
-        self, engine: LlamaEngine, slot: int, request: Request, emit: Callable[[str], None], cancel: threading.Event
-    ) -> Future[GenerationResult]:
-        assert self._pool is not None
+    async def _submit(self, request: Request, emit: Callable[[str], None], cancel: threading.Event) -> Future[GenerationResult]:
+        """Prepare the prompt off the loop, take a context, and start generating on it."""
+        engine = await self._ensure_loaded()
+        assert self._pool is not None and self._slots is not None
+        prompt, params = await asyncio.to_thread(_prepare, engine, request)
+        slot = await self._slots.acquire(prompt)
         loop = asyncio.get_running_loop()
-        future = self._pool.submit(_generate, engine, slot, request, emit, cancel)
+        future = self._pool.submit(engine.generate, slot, prompt, params, emit, cancel)
         # The context is free only when its thread has really finished, not when the caller left.
         future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._release, slot, f))
         return future
@@ -142,14 +131,13 @@ class LlamaCppBackend:
             self._cancelled += 1
         else:
             self._finished += 1
-        self._free.put_nowait(slot)
+        assert self._slots is not None
+        self._slots.release(slot)
 
     async def chat(self, request: Request) -> ChatResponse:
-        engine = await self._ensure_loaded()
-        slot = await self._acquire()
         pieces: list[str] = []
         cancel = threading.Event()
-        future = self._submit(engine, slot, request, pieces.append, cancel)
+        future = await self._submit(request, pieces.append, cancel)
         try:
             result = await asyncio.wrap_future(future)
         except asyncio.CancelledError:
@@ -158,8 +146,6 @@ class LlamaCppBackend:
         return ChatResponse(model=request.model, text="".join(pieces), finish_reason=result.finish_reason, usage=_usage(result))
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
-        engine = await self._ensure_loaded()
-        slot = await self._acquire()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         cancel = threading.Event()
@@ -167,7 +153,7 @@ class LlamaCppBackend:
         def emit(text: str) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, text)
 
-        future = self._submit(engine, slot, request, emit, cancel)
+        future = await self._submit(request, emit, cancel)
         future.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, _DONE))
         try:
             while (item := await queue.get()) is not _DONE:
@@ -179,10 +165,8 @@ class LlamaCppBackend:
                 cancel.set()
 
 
-def _generate(
-    engine: LlamaEngine, slot: int, request: Request, emit: Callable[[str], None], cancel: threading.Event
-) -> GenerationResult:
-    """Runs on a worker thread: template, tokenize and generate."""
+def _prepare(engine: LlamaEngine, request: Request) -> tuple[list[int], GenerationParams]:
+    """Runs on a worker thread: template, tokenize, and the grammar for a response format."""
     s = request.sampling
     grammar = None
     if isinstance(request, ChatRequest):
@@ -202,7 +186,7 @@ def _generate(
         presence_penalty=s.presence_penalty or 0.0,
         grammar=grammar,
     )
-    return engine.generate(slot, prompt, params, emit, cancel)
+    return prompt, params
 
 
 def _template_message(message: Message) -> dict[str, str]:

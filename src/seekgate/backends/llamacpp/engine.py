@@ -183,6 +183,10 @@ class LlamaEngine:
     def slots(self) -> int:
         return len(self._slots)
 
+    def cached_tokens(self, slot: int) -> list[int]:
+        """The tokens whose keys and values context `slot` holds (read it only while it is free)."""
+        return self._slots[slot].tokens
+
     # -- text <-> tokens ---------------------------------------------------------------------
 
     def _meta(self, key: str) -> str | None:
@@ -295,12 +299,16 @@ class LlamaEngine:
             reuse = 0
         slot.tokens = prompt[:reuse]
         result.cached_tokens = reuse
+        # The last prompt token is decoded on its own, whether or not the rest came from the
+        # prefix cache: llama.cpp's batched and single-token kernels round differently, and this
+        # way a repeated greedy request gives the same answer with or without a cache hit.
         step = self.options.batch_tokens
-        for start in range(reuse, len(prompt), step):
+        for start in range(reuse, len(prompt) - 1, step):
             if cancel.is_set():
                 result.finish_reason = FinishReason.CANCELLED
                 return result
-            self._decode(slot, prompt[start : start + step])
+            self._decode(slot, prompt[start : min(start + step, len(prompt) - 1)])
+        self._decode(slot, prompt[-1:])
 
         limit = n_ctx - len(prompt)
         if params.max_tokens is not None:

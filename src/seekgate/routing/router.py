@@ -1,0 +1,117 @@
+"""Turns a request into an ordered list of candidate models and runs it on the first that
+answers: retries a connection failure with backoff, falls back down the route on failures that
+another model may not have, and skips models whose circuit is open. A stream falls back only
+before its first chunk; once tokens went out it is never restarted elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from seekgate import errors
+from seekgate.backends.registry import ModelEntry, Registry
+from seekgate.core.types import ChatRequest, Chunk, Request
+from seekgate.routing.breaker import Breaker
+from seekgate.settings import RoutingSettings, TaskProfile
+
+__all__ = ["Attempts", "Router"]
+
+log = logging.getLogger("seekgate.routing")
+T = TypeVar("T")
+
+# Failures that say "this model, now" rather than "this request": the next model may serve it.
+_FALL_BACK = (errors.ModelNotReady, errors.Overloaded, errors.UpstreamError, errors.Unsupported)
+# Failures that count against a model's circuit (not its configuration or its load).
+_TRIPS = (errors.UpstreamError,)
+AUTO_MODELS = frozenset({"", "auto"})
+
+
+@dataclass
+class Attempts:
+    """What the router tried, for response headers and logs."""
+
+    served: ModelEntry | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def fallback_header(self) -> str | None:
+        return ", ".join(f"{alias}={reason}" for alias, reason in self.skipped) or None
+
+
+class Router:
+    def __init__(self, registry: Registry, settings: RoutingSettings) -> None:
+        self._registry = registry
+        self._settings = settings
+        self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown_s)
+
+    def candidates(self, request: Request, profile: TaskProfile) -> list[ModelEntry]:
+        if request.model not in AUTO_MODELS:
+            return [self._registry.get(request.model)]
+        route = profile.route
+        if profile.long_context_tokens and _estimate_tokens(request) > profile.long_context_tokens:
+            route = profile.long_context_route
+        return [self._registry.get(alias) for alias in route] or [self._registry.default]
+
+    async def chat(self, candidates: list[ModelEntry], request: Request, attempts: Attempts, call: Callable[[ModelEntry, Request], Awaitable[T]]) -> T:
+        last: errors.SeekgateError | None = None
+        for i, entry in enumerate(candidates):
+            final = i == len(candidates) - 1
+            if not self.breaker.allow(entry.alias) and not final:
+                attempts.skipped.append((entry.alias, "circuit_open"))
+                continue
+            try:
+                result = await self._with_retries(entry, request, call)
+            except _FALL_BACK as exc:
+                last = exc
+                attempts.skipped.append((entry.alias, exc.kind))
+                log.info("model %s failed (%s); %s", entry.alias, exc.message, "no more candidates" if final else "falling back")
+                continue
+            attempts.served = entry
+            return result
+        assert last is not None
+        if len(candidates) > 1:
+            tried = "; ".join(f"{a}: {r}" for a, r in attempts.skipped)
+            last.message = f"every model on the route failed ({tried}); last: {last.message}"
+        raise last
+
+    async def _with_retries(self, entry: ModelEntry, request: Request, call: Callable[[ModelEntry, Request], Awaitable[T]]) -> T:
+        delay = self._settings.retry_backoff_ms / 1000
+        for attempt in range(self._settings.retries + 1):
+            try:
+                result = await call(entry, request)
+            except errors.UpstreamUnavailable:
+                # Connection refused: nothing reached the model, so trying again is safe.
+                self.breaker.failure(entry.alias)
+                if attempt == self._settings.retries:
+                    raise
+                await asyncio.sleep(delay * 2**attempt)
+                continue
+            except _TRIPS:
+                self.breaker.failure(entry.alias)
+                raise
+            except BaseException:
+                self.breaker.release(entry.alias)
+                raise
+            self.breaker.success(entry.alias)
+            return result
+        raise AssertionError("unreachable")
+
+    async def open_stream(self, candidates: list[ModelEntry], request: Request, attempts: Attempts) -> tuple[Chunk, AsyncIterator[Chunk]]:
+        async def first_chunk(entry: ModelEntry, req: Request) -> tuple[Chunk, AsyncIterator[Chunk]]:
+            chunks = entry.backend.stream(req)
+            try:
+                return await anext(chunks), chunks
+            except BaseException:
+                await chunks.aclose()  # type: ignore[attr-defined]
+                raise
+
+        return await self.chat(candidates, request, attempts, first_chunk)
+
+
+def _estimate_tokens(request: Request) -> int:
+    # About four characters a token for code and English: good enough to pick a route, and free.
+    if isinstance(request, ChatRequest):
+        return sum(len(m.text) for m in request.messages) // 4
+    return (len(request.prompt) + len(request.suffix or "")) // 4
