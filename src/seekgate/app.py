@@ -17,6 +17,7 @@ from seekgate import errors
 from seekgate.api.openai.routes import openai_error_response
 from seekgate.api.openai.routes import routes as openai_routes
 from seekgate.api.openapi import DOCS_HTML, openapi_document
+from seekgate.api.admin import model_routes
 from seekgate.api.prompts import routes as prompt_routes
 from seekgate.backends.registry import Registry
 from seekgate.prompts.packs import PackStore, shipped_packs_dir
@@ -77,6 +78,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             *openai_routes(gateway, settings.server.max_body_bytes),
             *prompt_routes(packs),
+            *model_routes(registry, settings.admin, settings.server.max_body_bytes),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/openapi.json", openapi_json, methods=["GET"]),

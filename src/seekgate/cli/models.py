@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import msgspec
 
 from seekgate.backends.weights import describe_source, download, local_weights
-from seekgate.cli.common import settings_from_args
+from seekgate.cli.common import AdminCallFailed, admin_call, settings_from_args
 from seekgate.settings import FakeBackendSpec, OpenAIBackendSpec, Settings
 
-__all__ = ["add_parsers", "models_command", "pull_command"]
+__all__ = ["add_parsers", "admin_command", "models_command", "pull_command"]
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("models", help="list model aliases, where each runs, and whether its weights are here")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(run=models_command)
+    actions = p.add_subparsers(dest="action", metavar="{pin,rollback,swap}")
+    for name, help_text, args in (
+        ("pin", "move a model family's pin to a version (running gateway)", ("family", "version")),
+        ("rollback", "move a model family's pin back to its previous version", ("family",)),
+        ("swap", "hot-swap an embedded model to other GGUF weights", ("alias", "path")),
+    ):
+        a = actions.add_parser(name, help=help_text)
+        for arg in args:
+            a.add_argument(arg)
+        a.add_argument("--url", help="the gateway (default: server.host and server.port)")
+        a.set_defaults(run=admin_command)
     p = sub.add_parser("pull", help="download a model's weights from the Hugging Face hub")
     p.add_argument("alias", help="a model alias from `seekgate models`")
     p.set_defaults(run=pull_command)
@@ -57,6 +69,24 @@ def models_command(args: argparse.Namespace) -> int:
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
     print("\n* default model. `seekgate pull ALIAS` fetches missing weights.")
+    return 0
+
+
+def admin_command(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    if args.action == "pin":
+        path, body = f"/admin/models/{args.family}/pin", {"version": args.version}
+    elif args.action == "rollback":
+        path, body = f"/admin/models/{args.family}/rollback", None
+    else:
+        path, body = f"/admin/models/{args.alias}/swap", {"path": str(Path(args.path).expanduser().resolve())}
+    try:
+        result = admin_call(settings, args.url, "POST", path, body)
+    except AdminCallFailed as exc:
+        print(f"seekgate: {exc}", file=sys.stderr)
+        return 1
+    name = result.get("family") or result.get("alias")
+    print(f"{name}: {result['previous']} -> {result['current']}")
     return 0
 
 

@@ -32,6 +32,8 @@ class Hints(msgspec.Struct, frozen=True):
     task: str | None = None
     pack: str | None = None
     risk: str | None = None
+    model: str | None = None
+    """X-Model-Alias: pins this request to an alias or `family@version`, over the body's model."""
 
 
 @dataclass
@@ -111,6 +113,8 @@ class Gateway:
                 pack = self.packs.get(hints.pack.strip(), param="X-Prompt-Pack")
         elif task.profile.pack:
             pack = self.packs.get(task.profile.pack, param="tasks." + task.name + ".pack")
+        if hints.model:
+            request = msgspec.structs.replace(request, model=hints.model.strip())
         request = _prepare(request, pack, task.profile.max_tokens)
         candidates = self.router.candidates(request, task.profile)
         return Outcome(task, pack, Attempts()), request, candidates

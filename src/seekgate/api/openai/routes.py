@@ -53,7 +53,7 @@ def _handle(fn: Callable[[Request], Awaitable[Response]]) -> Callable[[Request],
 
 def _hints(request: Request) -> Hints:
     h = request.headers
-    return Hints(task=h.get("x-task-type"), pack=h.get("x-prompt-pack"), risk=h.get("x-risk-level"))
+    return Hints(task=h.get("x-task-type"), pack=h.get("x-prompt-pack"), risk=h.get("x-risk-level"), model=h.get("x-model-alias"))
 
 
 def routes(gateway: Gateway, max_body: int) -> list[Route]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import dataclass
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +34,17 @@ __all__ = ["LlamaCppBackend"]
 _DONE = object()
 
 
+@dataclass(frozen=True)
+class _Live:
+    """A loaded model: its engine, the threads that run it, and its contexts. A hot swap
+    replaces the whole record, so requests already running keep the one they started on."""
+
+    engine: LlamaEngine
+    pool: ThreadPoolExecutor
+    slots: SlotPool
+    weights: Path
+
+
 class LlamaCppBackend:
     def __init__(self, name: str, alias: str, spec: LlamaCppBackendSpec, model: ModelSpec, weights: Path | None) -> None:
         self.name = name
@@ -40,35 +52,34 @@ class LlamaCppBackend:
         self._spec = spec
         self._model = model
         self._weights = weights
-        self._engine: LlamaEngine | None = None
+        self._live: _Live | None = None
         self._load_lock = asyncio.Lock()
         self._load_error: str | None = None
-        self._slots: SlotPool | None = None
         self._finished = 0
         self._cancelled = 0
-        self._pool: ThreadPoolExecutor | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
 
     @property
     def capabilities(self) -> Capabilities:
-        info = self._engine.info if self._engine else None
-        return Capabilities(
-            fim=bool(info and info.fim_tokens),
-            json_schema=True,
-            context_tokens=info.context_tokens if info else None,
-        )
+        info = self._live.engine.info if self._live else None
+        return Capabilities(fim=bool(info and info.fim_tokens), json_schema=True, context_tokens=info.context_tokens if info else None)
 
     @property
     def engine(self) -> LlamaEngine | None:
-        return self._engine
+        return self._live.engine if self._live else None
+
+    @property
+    def weights(self) -> Path | None:
+        return self._live.weights if self._live else self._weights
 
     async def start(self) -> None:
         await self._ensure_loaded()
 
     async def health(self) -> Health:
-        if self._engine is not None:
+        if self._live is not None:
             load = {
-                "running": self._slots.running if self._slots else 0,
-                "waiting": self._slots.waiting if self._slots else 0,
+                "running": self._live.slots.running,
+                "waiting": self._live.slots.waiting,
                 "finished": self._finished,
                 "cancelled": self._cancelled,
             }
@@ -78,61 +89,79 @@ class LlamaCppBackend:
         return Health(ready=False, detail=self._load_error or "not loaded yet")
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        await asyncio.gather(*self._retiring)
+        if self._live is not None:
+            live, self._live = self._live, None
+            await asyncio.to_thread(_retire, live)
 
-    async def _ensure_loaded(self) -> LlamaEngine:
-        if self._engine is not None:
-            return self._engine
+    async def _load(self, weights: Path) -> _Live:
+        s = self._spec
+        options = EngineOptions(
+            threads=s.threads,
+            parallel=s.parallel,
+            context_tokens=s.context_tokens,
+            batch_tokens=s.batch_tokens,
+            mmap=s.mmap,
+            prefix_cache=s.prefix_cache,
+        )
+        engine = LlamaEngine(str(weights), options, chat_template=self._model.chat_template)
+        await asyncio.to_thread(engine.load)
+        pool = ThreadPoolExecutor(max_workers=engine.slots, thread_name_prefix=f"llamacpp-{self._alias}")
+        return _Live(engine, pool, SlotPool(engine.slots, s.queue, engine.cached_tokens, self._alias), weights)
+
+    async def _ensure_loaded(self) -> _Live:
+        if self._live is not None:
+            return self._live
         if self._weights is None:
-            raise errors.ModelNotReady(
-                f"model {self._alias!r} has no weights on this machine; run `seekgate pull {self._alias}`"
-            )
+            raise errors.ModelNotReady(f"model {self._alias!r} has no weights on this machine; run `seekgate pull {self._alias}`")
         async with self._load_lock:
-            if self._engine is None:
-                s = self._spec
-                options = EngineOptions(
-                    threads=s.threads,
-                    parallel=s.parallel,
-                    context_tokens=s.context_tokens,
-                    batch_tokens=s.batch_tokens,
-                    mmap=s.mmap,
-                    prefix_cache=s.prefix_cache,
-                )
-                engine = LlamaEngine(str(self._weights), options, chat_template=self._model.chat_template)
+            if self._live is None:
                 try:
-                    await asyncio.to_thread(engine.load)
+                    self._live = await self._load(self._weights)
                 except errors.SeekgateError as exc:
                     self._load_error = exc.message
                     raise
-                self._pool = ThreadPoolExecutor(max_workers=engine.slots, thread_name_prefix=f"llamacpp-{self._alias}")
-                self._slots = SlotPool(engine.slots, self._spec.queue, engine.cached_tokens, self._alias)
-                self._engine = engine
-        assert self._engine is not None
-        return self._engine
+        return self._live
+
+    async def swap(self, weights: Path) -> tuple[Path | None, Path]:
+        """Hot-swap to other weights. The new model loads beside the old one, which keeps
+        serving; then new requests go to the new model and running ones finish on the old,
+        which is freed once they have. If the new model fails to load, nothing changes."""
+        async with self._load_lock:
+            try:
+                live = await self._load(weights)
+            except errors.SeekgateError as exc:
+                raise errors.ModelNotReady(f"swap of {self._alias} to {weights} failed; the current model keeps serving: {exc.message}") from None
+            old, self._live = self._live, live
+            self._weights = weights
+        if old is not None:
+            task = asyncio.create_task(asyncio.to_thread(_retire, old))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+        return (old.weights if old else None), weights
 
     async def _submit(self, request: Request, emit: Callable[[str], None], cancel: threading.Event) -> Future[GenerationResult]:
         """Prepare the prompt off the loop, take a context, and start generating on it."""
-        engine = await self._ensure_loaded()
-        assert self._pool is not None and self._slots is not None
-        prompt, params = await asyncio.to_thread(_prepare, engine, request)
-        slot = await self._slots.acquire(prompt)
+        while True:
+            live = await self._ensure_loaded()
+            prompt, params = await asyncio.to_thread(_prepare, live.engine, request)
+            slot = await live.slots.acquire(prompt)
+            if live is self._live:
+                break
+            live.slots.release(slot)  # the model was swapped while this request waited: use the new one
+        # No await from here to submit: a swap cannot retire this model in between.
         loop = asyncio.get_running_loop()
-        future = self._pool.submit(engine.generate, slot, prompt, params, emit, cancel)
+        future = live.pool.submit(live.engine.generate, slot, prompt, params, emit, cancel)
         # The context is free only when its thread has really finished, not when the caller left.
-        future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._release, slot, f))
+        future.add_done_callback(lambda f: loop.call_soon_threadsafe(self._release, live, slot, f))
         return future
 
-    def _release(self, slot: int, future: Future[GenerationResult]) -> None:
+    def _release(self, live: _Live, slot: int, future: Future[GenerationResult]) -> None:
         if future.cancelled() or (future.exception() is None and future.result().finish_reason is FinishReason.CANCELLED):
             self._cancelled += 1
         else:
             self._finished += 1
-        assert self._slots is not None
-        self._slots.release(slot)
+        live.slots.release(slot)
 
     async def chat(self, request: Request) -> ChatResponse:
         pieces: list[str] = []
@@ -163,6 +192,12 @@ class LlamaCppBackend:
         finally:
             if not future.done():
                 cancel.set()
+
+
+def _retire(live: _Live) -> None:
+    """Runs on a thread: wait for the model's running generations, then free it."""
+    live.pool.shutdown(wait=True)
+    live.engine.close()
 
 
 def _prepare(engine: LlamaEngine, request: Request) -> tuple[list[int], GenerationParams]:
