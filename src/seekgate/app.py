@@ -61,6 +61,9 @@ def create_app(settings: Settings) -> Starlette:
 
     openapi = openapi_document()
 
+    async def slo(request: Request) -> Response:
+        return JSONResponse(gateway.router.slo.snapshot())
+
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi)
 
@@ -81,6 +84,7 @@ def create_app(settings: Settings) -> Starlette:
             *model_routes(registry, settings.admin, settings.server.max_body_bytes),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/v1/slo", slo, methods=["GET"]),
             Route("/openapi.json", openapi_json, methods=["GET"]),
             Route("/docs", docs, methods=["GET"]),
         ],

@@ -135,6 +135,8 @@ class RoutingSettings(_Spec):
     retry_backoff_ms: int = 100
     breaker_failures: int = 3
     breaker_cooldown_s: float = 30.0
+    slo_window_s: float = 300.0
+    slo_min_samples: int = 20
 
 
 class AdminSettings(_Spec):

@@ -20,6 +20,7 @@ retries = 1
 retry_backoff_ms = 10
 breaker_failures = 2
 breaker_cooldown_s = 1.0
+slo_min_samples = 3
 prompts_dir = "{prompts}"
 
 [backends.swapper]
@@ -39,6 +40,10 @@ upstream_model = "fixed"
 [models."fakecoder@2025-01-10"]
 backend = "fake"
 upstream_model = "echo"
+
+[tasks.slo-demo]
+route = ["fake-slow-slo", "fake-fixed"]
+slo_p95_ms = 50
 
 [tasks.fallback-demo]
 route = ["refused-breaker", "fake-echo"]
@@ -104,7 +109,7 @@ upstream_model = "anything"
 
 ADMIN_KEY = "test-admin-key"
 MISBEHAVING = ("hang", "fail500", "reject400", "garbage", "broken", "echo-body")
-FAKES = {"fake-fixed": "fixed", "fake-slow": "slow-30", "fake-flaky": "flaky", "fake-error-502": "error-502",
+FAKES = {"fake-fixed": "fixed", "fake-slow": "slow-30", "fake-slow-slo": "slow-40", "fake-flaky": "flaky", "fake-error-502": "error-502",
          "fake-error-503": "error-503", "fake-error-504": "error-504", "fake-broken": "broken", "fake-tokens": "tokens-64"}  # fmt: skip
 
 

@@ -157,3 +157,21 @@ def test_prompts_endpoint_lists_packs_and_versions(gateway):
     data = httpx.get(gateway.base_url + "/v1/prompts", timeout=30).json()
     refs = {p["ref"] for p in data["data"]}
     assert {"editor@v1", "refactor@v1", "tests@v1", "chat@v1", "rag-code@v1", "rag-doc@v1", "ci@v1", "echo-pack@v1"} <= refs
+
+
+def test_a_model_that_breaks_the_slo_loses_its_place_on_the_route(client: openai.OpenAI, gateway):
+    def serve() -> tuple[str, str | None]:
+        raw = client.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": "a b"}], extra_headers={"X-Task-Type": "slo-demo"}
+        )
+        return raw.headers["x-seekgate-model"], raw.headers.get("x-seekgate-slo")
+
+    # fake-slow-slo takes about 80 ms (two chunks, 40 ms each) against a 50 ms SLO; the SLO is
+    # judged once a model has routing.slo_min_samples = 3 samples.
+    assert [serve() for _ in range(3)] == [("fake-slow-slo", None)] * 3
+    model, slo = serve()
+    assert model == "fake-fixed" and slo.startswith("rerouted: fake-slow-slo p95 ") and slo.endswith("> 50 ms")
+    snapshot = httpx.get(gateway.base_url + "/v1/slo", timeout=30).json()
+    slow = snapshot["model"]["fake-slow-slo"]
+    assert slow["samples"] == 3 and slow["p95_ms"] > 50 and slow["reroutes"] >= 1
+    assert snapshot["task"]["slo-demo"]["samples"] == 4

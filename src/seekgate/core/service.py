@@ -10,7 +10,8 @@ Later stages (guards, context, cache) plug in here, so every dialect gets them a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import msgspec
@@ -58,6 +59,9 @@ class Outcome:
         fallback = self.attempts.fallback_header()
         if fallback:
             out["x-seekgate-fallback"] = fallback
+        slo = self.attempts.slo_header()
+        if slo:
+            out["x-seekgate-slo"] = slo
         return out
 
 
@@ -65,10 +69,11 @@ class OpenStream:
     """A stream whose first chunk has already arrived, so failures before any output surface
     as ordinary errors (a proper HTTP status) instead of an error event inside a 200 stream."""
 
-    def __init__(self, outcome: Outcome, first: Chunk, rest: AsyncIterator[Chunk]) -> None:
+    def __init__(self, outcome: Outcome, first: Chunk, rest: AsyncIterator[Chunk], on_end: Callable[[], None]) -> None:
         self.outcome = outcome
         self._first: Chunk | None = first
         self._rest = rest
+        self._on_end = on_end
 
     @property
     def entry(self) -> ModelEntry:
@@ -81,7 +86,10 @@ class OpenStream:
         if self._first is not None:
             first, self._first = self._first, None
             return first
-        return await anext(self._rest)
+        chunk = await anext(self._rest)
+        if chunk.finish_reason is not None:
+            self._on_end()
+        return chunk
 
     async def aclose(self) -> None:
         aclose = getattr(self._rest, "aclose", None)
@@ -116,18 +124,29 @@ class Gateway:
         if hints.model:
             request = msgspec.structs.replace(request, model=hints.model.strip())
         request = _prepare(request, pack, task.profile.max_tokens)
-        candidates = self.router.candidates(request, task.profile)
-        return Outcome(task, pack, Attempts()), request, candidates
+        attempts = Attempts()
+        candidates = self.router.candidates(request, task.profile, attempts)
+        return Outcome(task, pack, attempts), request, candidates
 
     async def chat(self, request: Request, hints: Hints = Hints()) -> tuple[Outcome, ChatResponse]:
         outcome, request, candidates = self._plan(request, hints)
+        started = time.perf_counter()
         answer = await self.router.chat(candidates, request, outcome.attempts, lambda e, r: e.backend.chat(r))
+        self.router.slo.record(outcome.entry.alias, outcome.task.name, (time.perf_counter() - started) * 1000)
         return outcome, answer
 
     async def stream(self, request: Request, hints: Hints = Hints()) -> OpenStream:
         outcome, request, candidates = self._plan(request, hints)
+        started = time.perf_counter()
         first, rest = await self.router.open_stream(candidates, request, outcome.attempts)
-        return OpenStream(outcome, first, rest)
+        ttft = (time.perf_counter() - started) * 1000
+
+        def on_end() -> None:
+            self.router.slo.record(outcome.entry.alias, outcome.task.name, (time.perf_counter() - started) * 1000, ttft)
+
+        if first.finish_reason is not None:
+            on_end()
+        return OpenStream(outcome, first, rest, on_end)
 
 
 def _prepare(request: Request, pack: PromptPack | None, default_max_tokens: int) -> Request:

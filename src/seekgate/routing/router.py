@@ -15,6 +15,7 @@ from seekgate import errors
 from seekgate.backends.registry import ModelEntry, Registry
 from seekgate.core.types import ChatRequest, Chunk, Request
 from seekgate.routing.breaker import Breaker
+from seekgate.routing.slo import SloTracker
 from seekgate.settings import RoutingSettings, TaskProfile
 
 __all__ = ["Attempts", "Router"]
@@ -35,9 +36,16 @@ class Attempts:
 
     served: ModelEntry | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    slo_demoted: list[tuple[str, float, int]] = field(default_factory=list)
+    """Models moved to the back of the route because their p95 breaks the SLO: alias, p95, SLO."""
 
     def fallback_header(self) -> str | None:
         return ", ".join(f"{alias}={reason}" for alias, reason in self.skipped) or None
+
+    def slo_header(self) -> str | None:
+        if not self.slo_demoted:
+            return None
+        return "rerouted: " + ", ".join(f"{a} p95 {p95:.0f} ms > {slo} ms" for a, p95, slo in self.slo_demoted)
 
 
 class Router:
@@ -45,14 +53,32 @@ class Router:
         self._registry = registry
         self._settings = settings
         self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown_s)
+        self.slo = SloTracker(settings.slo_window_s, settings.slo_min_samples)
 
-    def candidates(self, request: Request, profile: TaskProfile) -> list[ModelEntry]:
+    def candidates(self, request: Request, profile: TaskProfile, attempts: Attempts) -> list[ModelEntry]:
         if request.model not in AUTO_MODELS:
             return [self._registry.get(request.model)]
         route = profile.route
         if profile.long_context_tokens and _estimate_tokens(request) > profile.long_context_tokens:
             route = profile.long_context_route
-        return [self._registry.get(alias) for alias in route] or [self._registry.default]
+        entries = [self._registry.get(alias) for alias in route] or [self._registry.default]
+        return self._by_slo(entries, profile.slo_p95_ms, attempts)
+
+    def _by_slo(self, entries: list[ModelEntry], slo_ms: int, attempts: Attempts) -> list[ModelEntry]:
+        """Models that meet the SLO first (route order kept), then those that break it."""
+        if not slo_ms or len(entries) < 2:
+            return entries
+        meeting, breaking = [], []
+        for entry in entries:
+            p95 = self.slo.breaching(entry.alias, slo_ms)
+            (meeting if p95 is None else breaking).append((entry, p95))
+        if not breaking or not meeting or [e for e, _ in meeting + breaking] == entries:
+            return entries
+        for entry, p95 in breaking:
+            assert p95 is not None
+            attempts.slo_demoted.append((entry.alias, p95, slo_ms))
+            self.slo.reroutes[entry.alias] = self.slo.reroutes.get(entry.alias, 0) + 1
+        return [e for e, _ in meeting + breaking]
 
     async def chat(self, candidates: list[ModelEntry], request: Request, attempts: Attempts, call: Callable[[ModelEntry, Request], Awaitable[T]]) -> T:
         last: errors.SeekgateError | None = None
