@@ -19,8 +19,10 @@ from seekgate.api.openai.routes import routes as openai_routes
 from seekgate.api.openapi import DOCS_HTML, openapi_document
 from seekgate.api.admin import model_routes
 from seekgate.api.prompts import routes as prompt_routes
+from seekgate.api.reviews import routes as review_routes
 from seekgate.backends.registry import Registry
 from seekgate.prompts.packs import PackStore, shipped_packs_dir
+from seekgate.reviews.store import ReviewStore
 from seekgate.core.service import Gateway
 from seekgate.settings import Settings
 
@@ -34,7 +36,8 @@ def create_app(settings: Settings) -> Starlette:
     packs = PackStore([shipped_packs_dir(), Path(settings.routing.prompts_dir).expanduser()])
     for problem in packs.problems():
         log.warning("prompt pack skipped: %s", problem)
-    gateway = Gateway(registry, settings, packs)
+    reviews = ReviewStore(settings.server.data_path / "seekgate.db")
+    gateway = Gateway(registry, settings, packs, reviews)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -44,6 +47,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await registry.aclose()
+            reviews.close()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -82,6 +86,7 @@ def create_app(settings: Settings) -> Starlette:
             *openai_routes(gateway, settings.server.max_body_bytes),
             *prompt_routes(packs),
             *model_routes(registry, settings.admin, settings.server.max_body_bytes),
+            *review_routes(reviews, settings.admin, settings.server.max_body_bytes),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/v1/slo", slo, methods=["GET"]),

@@ -45,6 +45,15 @@ upstream_model = "echo"
 route = ["fake-slow-slo", "fake-fixed"]
 slo_p95_ms = 50
 
+[tasks.guarded]
+route = ["fake-echo"]
+on_high_risk = "review"
+on_flagged = "fake-fixed"
+
+[tasks.to-cloud]
+route = ["fake-echo"]
+on_high_risk = "fake-fixed"
+
 [tasks.fallback-demo]
 route = ["refused-breaker", "fake-echo"]
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from seekgate import __version__
-from seekgate.cli import capabilities, models, serve
+from seekgate.cli import capabilities, models, reviews, serve
 from seekgate.settings import ConfigError
 
 __all__ = ["main"]
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(sub)
     models.add_parsers(sub)
     capabilities.add_parser(sub)
+    reviews.add_parser(sub)
     return parser
 
 

@@ -10,6 +10,7 @@ Later stages (guards, context, cache) plug in here, so every dialect gets them a
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -20,11 +21,14 @@ from seekgate import errors
 from seekgate.backends.registry import ModelEntry, Registry
 from seekgate.core.types import ChatRequest, ChatResponse, Chunk, Message, Request, Role, TextPart
 from seekgate.prompts.packs import PackStore, PromptPack
+from seekgate.reviews.store import Review, ReviewStore
 from seekgate.routing.router import Attempts, Router
 from seekgate.routing.tasks import TaskChoice, choose_task
 from seekgate.settings import RISK_LEVELS, Settings
 
-__all__ = ["Gateway", "Hints", "OpenStream", "Outcome"]
+__all__ = ["REVIEW", "Gateway", "Hints", "OpenStream", "Outcome", "verify"]
+
+REVIEW = "review"
 
 
 class Hints(msgspec.Struct, frozen=True):
@@ -42,6 +46,10 @@ class Outcome:
     task: TaskChoice
     pack: PromptPack | None
     attempts: Attempts
+    risk: str | None = None
+    escalated: str | None = None
+    review: Review | None = None
+    """Set when the answer waits for a human reviewer instead of going to the client."""
 
     @property
     def entry(self) -> ModelEntry:
@@ -62,6 +70,8 @@ class Outcome:
         slo = self.attempts.slo_header()
         if slo:
             out["x-seekgate-slo"] = slo
+        if self.escalated:
+            out["x-seekgate-escalated"] = self.escalated
         return out
 
 
@@ -98,15 +108,17 @@ class OpenStream:
 
 
 class Gateway:
-    def __init__(self, registry: Registry, settings: Settings, packs: PackStore) -> None:
+    def __init__(self, registry: Registry, settings: Settings, packs: PackStore, reviews: ReviewStore) -> None:
         self.registry = registry
         self.settings = settings
         self.packs = packs
+        self.reviews = reviews
         self.router = Router(registry, settings.routing)
 
     def _plan(self, request: Request, hints: Hints) -> tuple[Outcome, Request, list[ModelEntry]]:
         routing = self.settings.routing
         task = choose_task(request, hints.task, self.settings.tasks, routing.default_task, routing.classify)
+        risk = None
         if hints.risk is not None:
             risk = hints.risk.strip().lower()
             if risk not in RISK_LEVELS:
@@ -125,14 +137,37 @@ class Gateway:
             request = msgspec.structs.replace(request, model=hints.model.strip())
         request = _prepare(request, pack, task.profile.max_tokens)
         attempts = Attempts()
-        candidates = self.router.candidates(request, task.profile, attempts)
-        return Outcome(task, pack, attempts), request, candidates
+        outcome = Outcome(task, pack, attempts, risk=risk)
+        target = task.profile.on_high_risk
+        if risk == "high" and target and target != REVIEW:
+            outcome.escalated = f"high risk: {target}"
+            return outcome, request, [self.registry.get(target)]
+        return outcome, request, self.router.candidates(request, task.profile, attempts)
+
+    def holds_for_review(self, request: Request, hints: Hints) -> bool:
+        """True when this request's answer goes to the review queue, so it cannot stream."""
+        if not hints.risk or hints.risk.strip().lower() != "high":
+            return False
+        task = choose_task(request, hints.task, self.settings.tasks, self.settings.routing.default_task, self.settings.routing.classify)
+        return task.profile.on_high_risk == REVIEW
 
     async def chat(self, request: Request, hints: Hints = Hints()) -> tuple[Outcome, ChatResponse]:
         outcome, request, candidates = self._plan(request, hints)
         started = time.perf_counter()
         answer = await self.router.chat(candidates, request, outcome.attempts, lambda e, r: e.backend.chat(r))
         self.router.slo.record(outcome.entry.alias, outcome.task.name, (time.perf_counter() - started) * 1000)
+        profile = outcome.task.profile
+        if outcome.risk == "high" and profile.on_high_risk == REVIEW:
+            outcome.review = await self.reviews.submit(
+                outcome.task.name, outcome.entry.alias, msgspec.to_builtins(request), answer.text,
+                {"prompt_tokens": answer.usage.input_tokens, "completion_tokens": answer.usage.output_tokens},
+            )  # fmt: skip
+        elif outcome.risk == "med" and profile.on_flagged:
+            flag = verify(request, answer)
+            if flag is not None:
+                outcome.escalated = f"flagged ({flag}): {profile.on_flagged}"
+                target = [self.registry.get(profile.on_flagged)]
+                answer = await self.router.chat(target, request, outcome.attempts, lambda e, r: e.backend.chat(r))
         return outcome, answer
 
     async def stream(self, request: Request, hints: Hints = Hints()) -> OpenStream:
@@ -147,6 +182,20 @@ class Gateway:
         if first.finish_reason is not None:
             on_end()
         return OpenStream(outcome, first, rest, on_end)
+
+
+def verify(request: Request, answer: ChatResponse) -> str | None:
+    """Cheap checks on a finished answer; a reason when it should be escalated, else None.
+    (The guards of the post-filter stage add their own flags here.)"""
+    if not answer.text.strip() and not answer.tool_calls:
+        return "empty answer"
+    fmt = request.response_format if isinstance(request, ChatRequest) else None
+    if fmt is not None and fmt.type != "text":
+        try:
+            json.loads(answer.text)
+        except ValueError:
+            return "not the JSON the response format asks for"
+    return None
 
 
 def _prepare(request: Request, pack: PromptPack | None, default_max_tokens: int) -> Request:

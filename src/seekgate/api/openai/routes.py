@@ -18,6 +18,7 @@ from seekgate import errors
 from seekgate.api.http import ClientGone, decode, read_body, until_disconnected
 from seekgate.api.openai import translate, wire
 from seekgate.core.service import Gateway, Hints, OpenStream
+from seekgate.reviews.store import Review
 from seekgate.core.types import ChatResponse, Chunk
 from seekgate.core.types import Request as CoreRequest
 
@@ -51,6 +52,13 @@ def _handle(fn: Callable[[Request], Awaitable[Response]]) -> Callable[[Request],
     return endpoint
 
 
+def accepted_response(review: Review, headers: dict[str, str]) -> Response:
+    """The 202 a client gets when its answer waits for a reviewer; it polls the Location."""
+    poll = f"/v1/reviews/{review.id}"
+    body = {"id": review.id, "object": "review", "status": review.status, "poll": poll}
+    return JSONResponse(body, status_code=202, headers=headers | {"Location": poll})
+
+
 def _hints(request: Request) -> Hints:
     h = request.headers
     return Hints(task=h.get("x-task-type"), pack=h.get("x-prompt-pack"), risk=h.get("x-risk-level"), model=h.get("x-model-alias"))
@@ -77,13 +85,15 @@ def routes(gateway: Gateway, max_body: int) -> list[Route]:
             core_request = to_core(body)
             hints = _hints(request)
             rid = _rid(prefix)
-            if body.stream:
+            if body.stream and not gateway.holds_for_review(core_request, hints):
                 opened = await until_disconnected(request, gateway.stream(core_request, hints))
                 usage = bool(body.stream_options and body.stream_options.include_usage)
                 return StreamingResponse(
                     events(rid, opened, usage), media_type="text/event-stream", headers=_SSE_HEADERS | opened.outcome.headers()
                 )
             outcome, answer = await until_disconnected(request, gateway.chat(core_request, hints))
+            if outcome.review is not None:
+                return accepted_response(outcome.review, outcome.headers())
             return Response(encode(rid, outcome.entry.alias, answer), media_type="application/json", headers=outcome.headers())
 
         return endpoint
