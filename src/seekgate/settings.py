@@ -98,6 +98,7 @@ BACKEND_TYPES = ("llamacpp", "mistralrs", "openai", "fake")
 
 class ModelSpec(_Spec):
     backend: str
+    replicas: tuple[str, ...] = ()
     description: str = ""
     path: str | None = None
     hf_repo: str | None = None
@@ -320,6 +321,9 @@ def _check_references(settings: Settings, origin: dict[tuple[str, ...], str]) ->
 
     known_backends = sorted(settings.backends)
     for alias, model in settings.models.items():
+        for replica in model.replicas:
+            if replica not in settings.backends:
+                fail(("models", alias, "replicas"), f"unknown backend {replica!r}; defined backends: {', '.join(known_backends)}")
         backend = settings.backends.get(model.backend)
         if backend is None:
             fail(("models", alias, "backend"), f"unknown backend {model.backend!r}; defined backends: {', '.join(known_backends)}")

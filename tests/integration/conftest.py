@@ -23,6 +23,17 @@ breaker_cooldown_s = 1.0
 slo_min_samples = 3
 prompts_dir = "{prompts}"
 
+[backends.fake-a]
+type = "fake"
+
+[backends.fake-b]
+type = "fake"
+
+[models.balanced-slow]
+backend = "fake-a"
+replicas = ["fake-b"]
+upstream_model = "slow-200"
+
 [backends.swapper]
 type = "llamacpp"
 parallel = 2
@@ -42,7 +53,7 @@ backend = "fake"
 upstream_model = "echo"
 
 [tasks.slo-demo]
-route = ["fake-slow-slo", "fake-fixed"]
+route = ["fake-slow-slo", "fake-fixed-slo"]
 slo_p95_ms = 50
 
 [tasks.guarded]
@@ -118,7 +129,7 @@ upstream_model = "anything"
 
 ADMIN_KEY = "test-admin-key"
 MISBEHAVING = ("hang", "fail500", "reject400", "garbage", "broken", "echo-body")
-FAKES = {"fake-fixed": "fixed", "fake-slow": "slow-30", "fake-slow-slo": "slow-40", "fake-flaky": "flaky", "fake-error-502": "error-502",
+FAKES = {"fake-fixed": "fixed", "fake-slow": "slow-30", "fake-slow-slo": "slow-40", "fake-fixed-slo": "fixed", "fake-flaky": "flaky", "fake-error-502": "error-502",
          "fake-error-503": "error-503", "fake-error-504": "error-504", "fake-broken": "broken", "fake-tokens": "tokens-64"}  # fmt: skip
 
 

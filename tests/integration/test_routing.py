@@ -170,8 +170,41 @@ def test_a_model_that_breaks_the_slo_loses_its_place_on_the_route(client: openai
     # judged once a model has routing.slo_min_samples = 3 samples.
     assert [serve() for _ in range(3)] == [("fake-slow-slo", None)] * 3
     model, slo = serve()
-    assert model == "fake-fixed" and slo.startswith("rerouted: fake-slow-slo p95 ") and slo.endswith("> 50 ms")
+    assert model == "fake-fixed-slo", httpx.get(gateway.base_url + "/v1/slo", timeout=30).json()
+    assert slo.startswith("rerouted: fake-slow-slo p95 ") and slo.endswith("> 50 ms")
     snapshot = httpx.get(gateway.base_url + "/v1/slo", timeout=30).json()
     slow = snapshot["model"]["fake-slow-slo"]
     assert slow["samples"] == 3 and slow["p95_ms"] > 50 and slow["reroutes"] >= 1
     assert snapshot["task"]["slo-demo"]["samples"] == 4
+
+
+def test_replicas_share_the_load_by_fewest_requests_in_flight(aclient: openai.AsyncOpenAI, client: openai.OpenAI):
+    import asyncio
+
+    async def backends_of_two_concurrent() -> list[str]:
+        async def one() -> str:
+            raw = await aclient.chat.completions.with_raw_response.create(model="balanced-slow", messages=[{"role": "user", "content": "a"}])
+            return raw.headers["x-seekgate-backend"]
+
+        return sorted(await asyncio.gather(one(), one()))
+
+    assert asyncio.run(backends_of_two_concurrent()) == ["fake-a", "fake-b"]
+    # One at a time, nothing is in flight: the first listed replica answers each.
+    for _ in range(2):
+        raw = client.chat.completions.with_raw_response.create(model="balanced-slow", messages=[{"role": "user", "content": "a"}])
+        assert raw.headers["x-seekgate-backend"] == "fake-a"
+
+
+def test_a_malformed_pack_file_is_reported_and_the_others_keep_working(gateway, prompts_dir: Path, client: openai.OpenAI):
+    broken = prompts_dir / "broken@v1.md"
+    broken.write_text("---\nname: broken\nversion: [\n---\nbody\n")
+    try:
+        deadline = time.monotonic() + 30
+        while not (problems := httpx.get(gateway.base_url + "/v1/prompts", timeout=30).json()["problems"]):
+            assert time.monotonic() < deadline, "the malformed pack was never reported"
+            time.sleep(0.2)
+        assert problems[0].startswith(f"{broken}:3:")
+        resp = client.chat.completions.with_raw_response.create(model="fake-echo", messages=[{"role": "user", "content": "x"}], extra_headers={"X-Task-Type": "editor"})
+        assert resp.headers["x-seekgate-pack"] == "editor@v1"
+    finally:
+        broken.unlink()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from seekgate import errors
+from seekgate.backends.balanced import Balanced
 from seekgate.backends.base import Backend, Health
 from seekgate.backends.weights import describe_source, local_weights
 from seekgate.routing.pins import Pins
@@ -87,11 +88,14 @@ class Registry:
         """Create the backends; needs a running event loop (HTTP sessions bind to it)."""
         ctx = _BuildContext(self._settings, self._sessions)
         for alias, model in self._settings.models.items():
-            spec: BackendSpec = self._settings.backends[model.backend]
-            kind = type(spec).__struct_config__.tag
-            assert isinstance(kind, str)
-            backend = FACTORIES[kind](alias, model.backend, spec, model, ctx)
-            self.models[alias] = ModelEntry(alias, model, model.backend, kind, backend)
+            built = []
+            for name in (model.backend, *model.replicas):
+                spec: BackendSpec = self._settings.backends[name]
+                kind = type(spec).__struct_config__.tag
+                assert isinstance(kind, str)
+                built.append(FACTORIES[kind](alias, name, spec, model, ctx))
+            backend = Balanced(built) if len(built) > 1 else built[0]
+            self.models[alias] = ModelEntry(alias, model, backend.name, kind, backend)
 
     def get(self, alias: str | None) -> ModelEntry:
         """An alias, or a model family (`ds-coder-v2`) resolved through its current pin."""

@@ -50,6 +50,8 @@ class Outcome:
     escalated: str | None = None
     review: Review | None = None
     """Set when the answer waits for a human reviewer instead of going to the client."""
+    backend: str | None = None
+    """The backend that answered, when the model has replicas."""
 
     @property
     def entry(self) -> ModelEntry:
@@ -60,7 +62,7 @@ class Outcome:
         out = {
             "x-seekgate-task": self.task.name,
             "x-seekgate-model": self.entry.alias,
-            "x-seekgate-backend": self.entry.backend_name,
+            "x-seekgate-backend": self.backend or self.entry.backend_name,
         }
         if self.pack is not None:
             out["x-seekgate-pack"] = self.pack.ref
@@ -153,9 +155,9 @@ class Gateway:
 
     async def chat(self, request: Request, hints: Hints = Hints()) -> tuple[Outcome, ChatResponse]:
         outcome, request, candidates = self._plan(request, hints)
-        started = time.perf_counter()
         answer = await self.router.chat(candidates, request, outcome.attempts, lambda e, r: e.backend.chat(r))
-        self.router.slo.record(outcome.entry.alias, outcome.task.name, (time.perf_counter() - started) * 1000)
+        self.router.slo.record(outcome.entry.alias, outcome.task.name, (time.perf_counter() - outcome.attempts.served_since) * 1000)
+        outcome.backend = answer.backend
         profile = outcome.task.profile
         if outcome.risk == "high" and profile.on_high_risk == REVIEW:
             outcome.review = await self.reviews.submit(
@@ -168,13 +170,15 @@ class Gateway:
                 outcome.escalated = f"flagged ({flag}): {profile.on_flagged}"
                 target = [self.registry.get(profile.on_flagged)]
                 answer = await self.router.chat(target, request, outcome.attempts, lambda e, r: e.backend.chat(r))
+                outcome.backend = answer.backend
         return outcome, answer
 
     async def stream(self, request: Request, hints: Hints = Hints()) -> OpenStream:
         outcome, request, candidates = self._plan(request, hints)
-        started = time.perf_counter()
         first, rest = await self.router.open_stream(candidates, request, outcome.attempts)
+        started = outcome.attempts.served_since
         ttft = (time.perf_counter() - started) * 1000
+        outcome.backend = first.backend
 
         def on_end() -> None:
             self.router.slo.record(outcome.entry.alias, outcome.task.name, (time.perf_counter() - started) * 1000, ttft)

@@ -149,6 +149,8 @@ class ChatResponse(msgspec.Struct):
     finish_reason: FinishReason
     usage: Usage
     tool_calls: tuple[ToolCall, ...] = ()
+    backend: str | None = None
+    """Which configured backend answered, when a model has several (replicas)."""
 
 
 class ToolCallDelta(msgspec.Struct, frozen=True):
@@ -167,3 +169,5 @@ class Chunk(msgspec.Struct):
     tool_calls: tuple[ToolCallDelta, ...] = ()
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    backend: str | None = None
+    """On a stream's first chunk: which configured backend answered, when a model has several."""

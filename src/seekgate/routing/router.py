@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -36,6 +37,9 @@ class Attempts:
 
     served: ModelEntry | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    served_since: float = 0.0
+    """perf_counter() when the call to the model that answered began: its own latency, without
+    the time lost on models that failed before it."""
     slo_demoted: list[tuple[str, float, int]] = field(default_factory=list)
     """Models moved to the back of the route because their p95 breaks the SLO: alias, p95, SLO."""
 
@@ -88,7 +92,7 @@ class Router:
                 attempts.skipped.append((entry.alias, "circuit_open"))
                 continue
             try:
-                result = await self._with_retries(entry, request, call)
+                result, attempts.served_since = await self._with_retries(entry, request, call)
             except _FALL_BACK as exc:
                 last = exc
                 attempts.skipped.append((entry.alias, exc.kind))
@@ -102,9 +106,12 @@ class Router:
             last.message = f"every model on the route failed ({tried}); last: {last.message}"
         raise last
 
-    async def _with_retries(self, entry: ModelEntry, request: Request, call: Callable[[ModelEntry, Request], Awaitable[T]]) -> T:
+    async def _with_retries(
+        self, entry: ModelEntry, request: Request, call: Callable[[ModelEntry, Request], Awaitable[T]]
+    ) -> tuple[T, float]:
         delay = self._settings.retry_backoff_ms / 1000
         for attempt in range(self._settings.retries + 1):
+            started = time.perf_counter()
             try:
                 result = await call(entry, request)
             except errors.UpstreamUnavailable:
@@ -121,7 +128,7 @@ class Router:
                 self.breaker.release(entry.alias)
                 raise
             self.breaker.success(entry.alias)
-            return result
+            return result, started
         raise AssertionError("unreachable")
 
     async def open_stream(self, candidates: list[ModelEntry], request: Request, attempts: Attempts) -> tuple[Chunk, AsyncIterator[Chunk]]:
