@@ -22,7 +22,23 @@ from seekgate.api.openai.routes import openai_error_response
 from seekgate.backends.registry import Registry
 from seekgate.settings import AdminSettings, resolve_secret
 
-__all__ = ["model_routes", "require_admin"]
+__all__ = ["endpoint", "model_routes", "require_admin"]
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def endpoint(fn: Handler, admin: AdminSettings | None) -> Handler:
+    """Render seekgate errors in OpenAI's shape; with `admin`, demand the admin key first."""
+
+    async def handle(request: Request) -> Response:
+        try:
+            if admin is not None:
+                require_admin(request, admin)
+            return await fn(request)
+        except errors.SeekgateError as exc:
+            return openai_error_response(exc)
+
+    return handle
 
 
 def require_admin(request: Request, admin: AdminSettings) -> None:
@@ -47,16 +63,6 @@ class _SwapBody(msgspec.Struct, forbid_unknown_fields=True):
 
 def model_routes(registry: Registry, admin: AdminSettings, max_body: int) -> list[Route]:
     """Pins, rollback and hot-swap: /admin/models..."""
-
-    def guarded(fn: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            try:
-                require_admin(request, admin)
-                return await fn(request)
-            except errors.SeekgateError as exc:
-                return openai_error_response(exc)
-
-        return endpoint
 
     async def list_models(request: Request) -> Response:
         # In-process engines that hold a model say which weights; server backends have none.
@@ -91,8 +97,8 @@ def model_routes(registry: Registry, admin: AdminSettings, max_body: int) -> lis
         return JSONResponse({"alias": entry.alias, "previous": str(previous) if previous else None, "current": str(current)})
 
     return [
-        Route("/admin/models", guarded(list_models), methods=["GET"]),
-        Route("/admin/models/{family}/pin", guarded(pin), methods=["POST"]),
-        Route("/admin/models/{family}/rollback", guarded(rollback), methods=["POST"]),
-        Route("/admin/models/{alias}/swap", guarded(swap), methods=["POST"]),
+        Route("/admin/models", endpoint(list_models, admin), methods=["GET"]),
+        Route("/admin/models/{family}/pin", endpoint(pin, admin), methods=["POST"]),
+        Route("/admin/models/{family}/rollback", endpoint(rollback, admin), methods=["POST"]),
+        Route("/admin/models/{alias}/swap", endpoint(swap, admin), methods=["POST"]),
     ]

@@ -3,7 +3,6 @@ admin API (`/admin/reviews`: list, show, approve with an optional edit, reject).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -12,9 +11,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from seekgate import errors
-from seekgate.api.admin import require_admin
+from seekgate.api.admin import endpoint
 from seekgate.api.http import decode, read_body
-from seekgate.api.openai.routes import openai_error_response
 from seekgate.reviews.store import Review, ReviewStore
 from seekgate.settings import AdminSettings
 
@@ -48,17 +46,6 @@ def _public(review: Review) -> dict[str, Any]:
 
 
 def routes(store: ReviewStore, admin: AdminSettings, max_body: int) -> list[Route]:
-    def handled(fn: Callable[[Request], Awaitable[Response]], *, reviewer: bool) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            try:
-                if reviewer:
-                    require_admin(request, admin)
-                return await fn(request)
-            except errors.SeekgateError as exc:
-                return openai_error_response(exc)
-
-        return endpoint
-
     async def poll(request: Request) -> Response:
         return JSONResponse(_public(await store.get(request.path_params["id"])))
 
@@ -87,9 +74,9 @@ def routes(store: ReviewStore, admin: AdminSettings, max_body: int) -> list[Rout
         return JSONResponse(msgspec.to_builtins(await store.reject(request.path_params["id"], body.reason)))
 
     return [
-        Route("/v1/reviews/{id}", handled(poll, reviewer=False), methods=["GET"]),
-        Route("/admin/reviews", handled(list_reviews, reviewer=True), methods=["GET"]),
-        Route("/admin/reviews/{id}", handled(show, reviewer=True), methods=["GET"]),
-        Route("/admin/reviews/{id}/approve", handled(approve, reviewer=True), methods=["POST"]),
-        Route("/admin/reviews/{id}/reject", handled(reject, reviewer=True), methods=["POST"]),
+        Route("/v1/reviews/{id}", endpoint(poll, None), methods=["GET"]),
+        Route("/admin/reviews", endpoint(list_reviews, admin), methods=["GET"]),
+        Route("/admin/reviews/{id}", endpoint(show, admin), methods=["GET"]),
+        Route("/admin/reviews/{id}/approve", endpoint(approve, admin), methods=["POST"]),
+        Route("/admin/reviews/{id}/reject", endpoint(reject, admin), methods=["POST"]),
     ]

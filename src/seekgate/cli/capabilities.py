@@ -9,7 +9,7 @@ import sys
 
 import msgspec
 
-from seekgate.cli.common import settings_from_args
+from seekgate.cli.common import print_table, settings_from_args
 from seekgate.settings import Settings
 
 __all__ = ["COLUMNS", "add_parser", "matrix"]
@@ -65,10 +65,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         shown = ("task", "pack", "route", "backends", "guard profile", "retrieval", "SLO p95 ms", "cacheable")
         table = [[_cell(r[c]) for c in shown] for r in rows]
-        widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(shown)]
-        print("  ".join(h.ljust(w) for h, w in zip(shown, widths)))
-        for row in table:
-            print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+        print_table(shown, table)
     if args.xlsx:
         write_xlsx(rows, args.xlsx)
         print(f"wrote {args.xlsx}", file=sys.stderr)

@@ -8,7 +8,14 @@ from typing import Any
 
 from seekgate.settings import ConfigError, Settings, load_settings, resolve_secret
 
-__all__ = ["AdminCallFailed", "admin_call", "settings_from_args"]
+__all__ = ["AdminCallFailed", "admin_call", "print_table", "settings_from_args"]
+
+
+def print_table(headers: tuple[str, ...], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
 
 
 def settings_from_args(args: argparse.Namespace, flags: dict[str, Any] | None = None) -> Settings:

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 
 from seekgate.backends.weights import describe_source, download, local_weights
-from seekgate.cli.common import AdminCallFailed, admin_call, settings_from_args
+from seekgate.cli.common import AdminCallFailed, admin_call, print_table, settings_from_args
 from seekgate.settings import FakeBackendSpec, OpenAIBackendSpec, Settings
 
 __all__ = ["add_parsers", "admin_command", "models_command", "pull_command"]
@@ -64,10 +64,7 @@ def models_command(args: argparse.Namespace) -> int:
         return 0
     headers = ("alias", "backend", "type", "weights", "source")
     table = [[("*" if r["default"] else "") + str(r["alias"]), *(str(r[h]) for h in headers[1:])] for r in rows]
-    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
-    for row in table:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    print_table(headers, table)
     print("\n* default model. `seekgate pull ALIAS` fetches missing weights.")
     return 0
 

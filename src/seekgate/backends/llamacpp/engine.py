@@ -24,7 +24,7 @@ from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 from seekgate import errors
 from seekgate.core.types import FinishReason
 
-__all__ = ["EngineOptions", "GenerationParams", "GenerationResult", "LlamaEngine", "ModelInfo", "free_cores", "grammar_for"]
+__all__ = ["EngineOptions", "GenerationParams", "GenerationResult", "LlamaEngine", "ModelInfo", "common_prefix", "free_cores", "grammar_for"]
 
 _backend_ready = threading.Lock()
 _backend_initialised = False
@@ -292,7 +292,7 @@ class LlamaEngine:
     ) -> GenerationResult:
         result = GenerationResult(prompt_tokens=len(prompt))
         memory = llama_cpp.llama_get_memory(slot.ctx)
-        reuse = _common_prefix(slot.tokens, prompt) if self.options.prefix_cache else 0
+        reuse = common_prefix(slot.tokens, prompt) if self.options.prefix_cache else 0
         reuse = min(reuse, len(prompt) - 1)  # the last prompt token must be decoded for logits
         if reuse <= 0 or not llama_cpp.llama_memory_seq_rm(memory, 0, reuse, -1):
             llama_cpp.llama_memory_clear(memory, True)
@@ -444,7 +444,7 @@ _LOOSE_CHAR = r'char ::= [^"\\] |'
 _STRICT_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] |'
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     for x, y in zip(a, b):
         if x != y:

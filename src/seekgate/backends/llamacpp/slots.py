@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from seekgate import errors
+from seekgate.backends.llamacpp.engine import common_prefix
 
 __all__ = ["SlotPool"]
 
@@ -36,7 +37,7 @@ class SlotPool:
 
     async def acquire(self, prompt: Sequence[int]) -> int:
         if self._free:
-            best = max(self._free, key=lambda slot: _common_prefix(self._cached(slot), prompt))
+            best = max(self._free, key=lambda slot: common_prefix(self._cached(slot), prompt))
             self._free.remove(best)
             return best
         if len(self._waiters) >= self._limit:
@@ -63,11 +64,3 @@ class SlotPool:
                 return
         self._free.append(slot)
 
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
