@@ -65,6 +65,9 @@ on_flagged = "fake-fixed"
 route = ["fake-echo"]
 on_high_risk = "fake-fixed"
 
+[tasks.recovery-demo]
+route = ["fake-down-2", "fake-echo"]
+
 [tasks.fallback-demo]
 route = ["refused-breaker", "fake-echo"]
 
@@ -129,7 +132,7 @@ upstream_model = "anything"
 
 ADMIN_KEY = "test-admin-key"
 MISBEHAVING = ("hang", "fail500", "reject400", "garbage", "broken", "echo-body")
-FAKES = {"fake-fixed": "fixed", "fake-slow": "slow-30", "fake-slow-slo": "slow-40", "fake-fixed-slo": "fixed", "fake-flaky": "flaky", "fake-error-502": "error-502",
+FAKES = {"fake-fixed": "fixed", "fake-slow": "slow-30", "fake-slow-slo": "slow-40", "fake-fixed-slo": "fixed", "fake-flaky": "flaky", "fake-down-2": "down-2", "fake-error-502": "error-502",
          "fake-error-503": "error-503", "fake-error-504": "error-504", "fake-broken": "broken", "fake-tokens": "tokens-64"}  # fmt: skip
 
 

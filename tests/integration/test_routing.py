@@ -208,3 +208,18 @@ def test_a_malformed_pack_file_is_reported_and_the_others_keep_working(gateway, 
         assert resp.headers["x-seekgate-pack"] == "editor@v1"
     finally:
         broken.unlink()
+
+
+def test_circuit_closes_when_the_probe_succeeds(client: openai.OpenAI):
+    def headers() -> tuple[str, str | None]:
+        raw = client.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": "ping"}], extra_headers={"X-Task-Type": "recovery-demo"}
+        )
+        return raw.headers["x-seekgate-model"], raw.headers.get("x-seekgate-fallback")
+
+    # fake-down-2 fails its first two calls: a try and a retry, two failures in a row: open.
+    assert headers() == ("fake-echo", "fake-down-2=upstream_unavailable")
+    assert headers() == ("fake-echo", "fake-down-2=circuit_open")
+    time.sleep(1.1)  # the configured cooldown
+    assert headers() == ("fake-down-2", None)  # the probe answers: the circuit closes
+    assert headers() == ("fake-down-2", None)

@@ -5,6 +5,7 @@
     tokens-N      answers N chunks "t0 t1 ..." (default 16)
     slow-MS       like echo, waiting MS milliseconds (default 100) before every chunk
     flaky         fails every other request with 503 upstream_unavailable, starting with the first
+    down-N        fails its first N requests with 503 upstream_unavailable, then answers like echo
     error-STATUS  always fails: 502 (default), 503 or 504
     broken        streams two chunks, then fails mid-stream
 """
@@ -31,7 +32,7 @@ class FakeBackend:
     def __init__(self, name: str, behaviour: str) -> None:
         self.name = name
         kind, _, arg = behaviour.partition("-")
-        if kind not in {"echo", "fixed", "tokens", "slow", "flaky", "error", "broken"}:
+        if kind not in {"echo", "fixed", "tokens", "slow", "flaky", "down", "error", "broken"}:
             raise ValueError(f"unknown fake behaviour {behaviour!r}")
         self._kind = kind
         self._arg = int(arg) if arg.isdigit() else None
@@ -57,6 +58,8 @@ class FakeBackend:
             raise _ERRORS.get(status, errors.UpstreamError)(f"fake backend {self.name}: scripted error {status}")
         if self._kind == "flaky" and self._calls % 2 == 1:
             raise errors.UpstreamUnavailable(f"fake backend {self.name}: scripted flaky failure")
+        if self._kind == "down" and self._calls <= (self._arg or 1):
+            raise errors.UpstreamUnavailable(f"fake backend {self.name}: scripted outage, call {self._calls}")
         if self._kind == "fixed":
             return ["Hello", " from", " the", " fake", " backend."]
         if self._kind == "tokens":

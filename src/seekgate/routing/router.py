@@ -76,6 +76,8 @@ class Router:
         for entry in entries:
             p95 = self.slo.breaching(entry.alias, slo_ms)
             (meeting if p95 is None else breaking).append((entry, p95))
+            if p95 is not None:
+                self.slo.breaches[entry.alias] = self.slo.breaches.get(entry.alias, 0) + 1
         if not breaking or not meeting or [e for e, _ in meeting + breaking] == entries:
             return entries
         for entry, p95 in breaking:
