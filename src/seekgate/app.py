@@ -18,6 +18,7 @@ from seekgate.api.openai.routes import openai_error_response
 from seekgate.api.openai.routes import routes as openai_routes
 from seekgate.api.openapi import DOCS_HTML, openapi_document
 from seekgate.api.admin import model_routes
+from seekgate.api.anthropic.routes import routes as anthropic_routes
 from seekgate.api.prompts import routes as prompt_routes
 from seekgate.api.reviews import routes as review_routes
 from seekgate.backends.registry import Registry
@@ -84,6 +85,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             *openai_routes(gateway, settings.server.max_body_bytes),
+            *anthropic_routes(gateway, settings.anthropic, settings.server.max_body_bytes),
             *prompt_routes(packs),
             *model_routes(registry, settings.admin, settings.server.max_body_bytes),
             *review_routes(reviews, settings.admin, settings.server.max_body_bytes),

@@ -20,6 +20,7 @@ import msgspec
 
 __all__ = [
     "AdminSettings",
+    "AnthropicSettings",
     "BackendSpec",
     "ConfigError",
     "FakeBackendSpec",
@@ -140,6 +141,18 @@ class RoutingSettings(_Spec):
     slo_min_samples: int = 20
 
 
+class ModelRule(_Spec):
+    pattern: str
+    model: str
+
+
+class AnthropicSettings(_Spec):
+    model_map: tuple[ModelRule, ...] = (
+        ModelRule(pattern="claude-*haiku*", model="smollm2-135m"),
+        ModelRule(pattern="claude-*", model="auto"),
+    )
+
+
 class AdminSettings(_Spec):
     api_key: str | None = "env::SEEKGATE_ADMIN_KEY"
 
@@ -148,6 +161,7 @@ class Settings(_Spec):
     server: ServerSettings = ServerSettings()
     routing: RoutingSettings = RoutingSettings()
     admin: AdminSettings = AdminSettings()
+    anthropic: AnthropicSettings = AnthropicSettings()
     backends: dict[str, BackendSpec] = msgspec.field(default_factory=dict)
     models: dict[str, ModelSpec] = msgspec.field(default_factory=dict)
     tasks: dict[str, TaskProfile] = msgspec.field(default_factory=dict)
@@ -252,21 +266,23 @@ def _source_of(origin: dict[tuple[str, ...], str], path: tuple[str, ...]) -> str
 def _convert(merged: dict[str, Any], origin: dict[tuple[str, ...], str]) -> Settings:
     """Validate section by section, so that an error can name the table key (msgspec paths
     do not carry dict keys)."""
-    unknown = sorted(set(merged) - {"server", "routing", "admin", "backends", "models", "tasks"})
+    unknown = sorted(set(merged) - {"server", "routing", "admin", "anthropic", "backends", "models", "tasks"})
     if unknown:
         raise ConfigError(
-            f"{_source_of(origin, (unknown[0],))}: unknown section {unknown[0]!r}; allowed: admin, backends, models, routing, server, tasks"
+            f"{_source_of(origin, (unknown[0],))}: unknown section {unknown[0]!r}; "
+            "allowed: admin, anthropic, backends, models, routing, server, tasks"
         )
     server = _one(merged.get("server", {}), ServerSettings, ("server",), origin)
     routing = _one(merged.get("routing", {}), RoutingSettings, ("routing",), origin)
     admin = _one(merged.get("admin", {}), AdminSettings, ("admin",), origin)
+    anthropic = _one(merged.get("anthropic", {}), AnthropicSettings, ("anthropic",), origin)
     tables: dict[str, dict[str, Any]] = {}
     for section, kind in (("backends", BackendSpec), ("models", ModelSpec), ("tasks", TaskProfile)):
         raw = merged.get(section, {})
         if not isinstance(raw, dict):
             raise ConfigError(f"{_source_of(origin, (section,))}: key {section}: must be a table of named entries")
         tables[section] = {name: _one(value, kind, (section, name), origin) for name, value in raw.items()}
-    return Settings(server=server, routing=routing, admin=admin, backends=tables["backends"], models=tables["models"], tasks=tables["tasks"])
+    return Settings(server=server, routing=routing, admin=admin, anthropic=anthropic, backends=tables["backends"], models=tables["models"], tasks=tables["tasks"])
 
 
 def _one(value: Any, kind: Any, at: tuple[str, ...], origin: dict[tuple[str, ...], str]) -> Any:
@@ -360,6 +376,9 @@ def _check_references(settings: Settings, origin: dict[tuple[str, ...], str]) ->
             fail(("tasks", task, "long_context_route"), "long_context_tokens is set, so name the route for long prompts")
     if settings.tasks and settings.routing.default_task not in settings.tasks:
         fail(("routing", "default_task"), f"unknown task {settings.routing.default_task!r}; defined tasks: {', '.join(sorted(settings.tasks))}")
+    for i, rule in enumerate(settings.anthropic.model_map):
+        if rule.model != "auto" and rule.model not in settings.models and rule.model not in families:
+            fail(("anthropic", "model_map", str(i), "model"), f"unknown model {rule.model!r}; use \"auto\" or one of: {', '.join(sorted(settings.models))}")
     if settings.admin.api_key is not None and not settings.admin.api_key.startswith(SECRET_PREFIX):
         fail(("admin", "api_key"), f"the admin key is a reference to an environment variable: write \"{SECRET_PREFIX}VARIABLE_NAME\"")
     server = settings.server

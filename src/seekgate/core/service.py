@@ -22,7 +22,7 @@ from seekgate.backends.registry import ModelEntry, Registry
 from seekgate.core.types import ChatRequest, ChatResponse, Chunk, Message, Request, Role, TextPart
 from seekgate.prompts.packs import PackStore, PromptPack
 from seekgate.reviews.store import Review, ReviewStore
-from seekgate.routing.router import Attempts, Router
+from seekgate.routing.router import Attempts, Router, estimate_tokens
 from seekgate.routing.tasks import TaskChoice, choose_task
 from seekgate.settings import RISK_LEVELS, Settings
 
@@ -145,6 +145,18 @@ class Gateway:
             outcome.escalated = f"high risk: {target}"
             return outcome, request, [self.registry.get(target)]
         return outcome, request, self.router.candidates(request, task.profile, attempts)
+
+    async def count_tokens(self, request: Request, hints: Hints = Hints()) -> int:
+        """The prompt tokens the first model on the route would see (its pack included)."""
+        outcome, request, candidates = self._plan(request, hints)
+        for entry in candidates:
+            count = getattr(entry.backend, "count_tokens", None)
+            if count is not None:
+                try:
+                    return int(await count(request))
+                except errors.ModelNotReady:
+                    continue  # the next model on the route may be loaded
+        return estimate_tokens(request)
 
     def holds_for_review(self, request: Request, hints: Hints) -> bool:
         """True when this request's answer goes to the review queue, so it cannot stream."""

@@ -151,6 +151,8 @@ class ChatResponse(msgspec.Struct):
     tool_calls: tuple[ToolCall, ...] = ()
     backend: str | None = None
     """Which configured backend answered, when a model has several (replicas)."""
+    stop_sequence: str | None = None
+    """The stop string that ended the answer, when the backend knows it."""
 
 
 class ToolCallDelta(msgspec.Struct, frozen=True):
@@ -171,3 +173,5 @@ class Chunk(msgspec.Struct):
     usage: Usage | None = None
     backend: str | None = None
     """On a stream's first chunk: which configured backend answered, when a model has several."""
+    stop_sequence: str | None = None
+    """On the last chunk: the stop string that ended the answer, when the backend knows it."""

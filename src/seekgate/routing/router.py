@@ -19,7 +19,7 @@ from seekgate.routing.breaker import Breaker
 from seekgate.routing.slo import SloTracker
 from seekgate.settings import RoutingSettings, TaskProfile
 
-__all__ = ["Attempts", "Router"]
+__all__ = ["Attempts", "Router", "estimate_tokens"]
 
 log = logging.getLogger("seekgate.routing")
 T = TypeVar("T")
@@ -63,7 +63,7 @@ class Router:
         if request.model not in AUTO_MODELS:
             return [self._registry.get(request.model)]
         route = profile.route
-        if profile.long_context_tokens and _estimate_tokens(request) > profile.long_context_tokens:
+        if profile.long_context_tokens and estimate_tokens(request) > profile.long_context_tokens:
             route = profile.long_context_route
         entries = [self._registry.get(alias) for alias in route] or [self._registry.default]
         return self._by_slo(entries, profile.slo_p95_ms, attempts)
@@ -145,7 +145,7 @@ class Router:
         return await self.chat(candidates, request, attempts, first_chunk)
 
 
-def _estimate_tokens(request: Request) -> int:
+def estimate_tokens(request: Request) -> int:
     # About four characters a token for code and English: good enough to pick a route, and free.
     if isinstance(request, ChatRequest):
         return sum(len(m.text) for m in request.messages) // 4

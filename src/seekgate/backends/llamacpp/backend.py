@@ -140,6 +140,16 @@ class LlamaCppBackend:
             task.add_done_callback(self._retiring.discard)
         return (old.weights if old else None), weights
 
+    async def count_tokens(self, request: Request) -> int:
+        """Exact for the messages (the model's own template and tokenizer); tool definitions,
+        which this engine does not render yet, are estimated at four characters a token."""
+        live = await self._ensure_loaded()
+        tools = request.tools if isinstance(request, ChatRequest) else ()
+        if tools:
+            request = msgspec.structs.replace(request, tools=())
+        prompt, _ = await asyncio.to_thread(_prepare, live.engine, request)
+        return len(prompt) + sum(len(msgspec.json.encode(msgspec.to_builtins(t))) for t in tools) // 4
+
     async def _submit(self, request: Request, emit: Callable[[str], None], cancel: threading.Event) -> Future[GenerationResult]:
         """Prepare the prompt off the loop, take a context, and start generating on it."""
         while True:
@@ -172,7 +182,9 @@ class LlamaCppBackend:
         except asyncio.CancelledError:
             cancel.set()
             raise
-        return ChatResponse(model=request.model, text="".join(pieces), finish_reason=result.finish_reason, usage=_usage(result))
+        return ChatResponse(
+            model=request.model, text="".join(pieces), finish_reason=result.finish_reason, usage=_usage(result), stop_sequence=result.stop_sequence
+        )
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
         loop = asyncio.get_running_loop()
@@ -188,7 +200,7 @@ class LlamaCppBackend:
             while (item := await queue.get()) is not _DONE:
                 yield Chunk(text=item)  # type: ignore[arg-type]
             result = future.result()
-            yield Chunk(finish_reason=result.finish_reason, usage=_usage(result))
+            yield Chunk(finish_reason=result.finish_reason, usage=_usage(result), stop_sequence=result.stop_sequence)
         finally:
             if not future.done():
                 cancel.set()
@@ -205,6 +217,9 @@ def _prepare(engine: LlamaEngine, request: Request) -> tuple[list[int], Generati
     s = request.sampling
     grammar = None
     if isinstance(request, ChatRequest):
+        if request.tools and request.tool_choice.mode != "none":
+            # Refuse rather than ignore: an agent that sent tools must not get a silent prose answer.
+            raise errors.Unsupported("tool calls are not available on the embedded engine yet; use a backend with native tool calling", param="tools")
         if request.response_format is not None:
             grammar = grammar_for(request.response_format.type, request.response_format.schema)
         prompt = engine.chat_prompt([_template_message(m) for m in request.messages])

@@ -96,6 +96,7 @@ class GenerationResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    stop_sequence: str | None = None
 
 
 @dataclass
@@ -330,6 +331,7 @@ class LlamaEngine:
             if text:
                 emit(text)
             if stopped:
+                result.stop_sequence = stops.matched
                 return result
             self._decode(slot, [token])
         tail = stops.flush(decoder.decode(b"", final=True))
@@ -459,13 +461,15 @@ class _StopMatcher:
     def __init__(self, stops: tuple[str, ...]) -> None:
         self._stops = tuple(s for s in stops if s)
         self._held = ""
+        self.matched: str | None = None
 
     def feed(self, text: str) -> tuple[str, bool]:
         if not self._stops:
             return text, False
         text = self._held + text
-        cut = min((i for i in (text.find(s) for s in self._stops) if i >= 0), default=-1)
-        if cut >= 0:
+        hits = [(i, s) for s in self._stops if (i := text.find(s)) >= 0]
+        if hits:
+            cut, self.matched = min(hits)
             self._held = ""
             return text[:cut], True
         keep = max((_overlap(text, s) for s in self._stops), default=0)
