@@ -94,6 +94,8 @@ async def _events(mid: str, model: str, opened: OpenStream) -> AsyncIterator[byt
         async for chunk in opened:
             if chunk.text:
                 yield writer.text(chunk.text)
+            for delta in chunk.tool_calls:
+                yield writer.tool(delta)
             if chunk.finish_reason is not None:
                 yield writer.finish(chunk)
                 return

@@ -149,6 +149,7 @@ class StreamWriter:
         self._mid = mid
         self._model = model
         self._open: int | None = None
+        self._kind = ""
         self._next = 0
 
     def start(self) -> bytes:
@@ -156,21 +157,42 @@ class StreamWriter:
                    "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}  # fmt: skip
         return _event("message_start", {"type": "message_start", "message": message}) + _event("ping", {"type": "ping"})
 
+    def _start(self, block: dict[str, Any]) -> bytes:
+        out = self._stop()
+        self._open, self._next = self._next, self._next + 1
+        self._kind = block["type"]
+        return out + _event("content_block_start", {"type": "content_block_start", "index": self._open, "content_block": block})
+
+    def _stop(self) -> bytes:
+        if self._open is None:
+            return b""
+        out = _event("content_block_stop", {"type": "content_block_stop", "index": self._open})
+        self._open = None
+        return out
+
     def text(self, text: str) -> bytes:
         out = b""
-        if self._open is None:
-            self._open, self._next = self._next, self._next + 1
-            out += _event("content_block_start", {"type": "content_block_start", "index": self._open, "content_block": {"type": "text", "text": ""}})
+        if self._open is None or self._kind != "text":
+            out += self._start({"type": "text", "text": ""})
         return out + _event(
             "content_block_delta", {"type": "content_block_delta", "index": self._open, "delta": {"type": "text_delta", "text": text}}
         )
 
+    def tool(self, delta: core.ToolCallDelta) -> bytes:
+        """A tool_use block; its input arrives as input_json_delta pieces as it is generated."""
+        out = b""
+        if delta.id is not None:
+            out += self._start({"type": "tool_use", "id": delta.id, "name": delta.name or "", "input": {}})
+        if delta.arguments:
+            body = {"type": "content_block_delta", "index": self._open, "delta": {"type": "input_json_delta", "partial_json": delta.arguments}}
+            out += _event("content_block_delta", body)
+        return out
+
     def finish(self, chunk: core.Chunk) -> bytes:
         out = b""
-        if self._open is None:  # an empty answer still has its (empty) text block
+        if self._next == 0:  # an empty answer still has its (empty) text block
             out += self.text("")
-        out += _event("content_block_stop", {"type": "content_block_stop", "index": self._open})
-        self._open = None
+        out += self._stop()
         usage = _usage(chunk.usage or core.Usage())
         delta = {"stop_reason": stop_reason(chunk.finish_reason, chunk.stop_sequence), "stop_sequence": chunk.stop_sequence}
         out += _event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})

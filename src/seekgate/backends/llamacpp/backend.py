@@ -26,7 +26,10 @@ from seekgate.backends.llamacpp.engine import (
     grammar_for,
 )
 from seekgate.backends.llamacpp.slots import SlotPool
-from seekgate.core.types import ChatRequest, ChatResponse, Chunk, FinishReason, ImagePart, Message, Request, Usage
+from seekgate.core.types import ChatRequest, ChatResponse, Chunk, FinishReason, ImagePart, Message, Request, Role, Usage
+from seekgate.tools.emulate import grammar as tool_grammar
+from seekgate.tools.emulate import parse_calls, tool_prompt
+from seekgate.tools.stream import ToolCallStream
 from seekgate.settings import LlamaCppBackendSpec, ModelSpec
 
 __all__ = ["LlamaCppBackend"]
@@ -141,14 +144,10 @@ class LlamaCppBackend:
         return (old.weights if old else None), weights
 
     async def count_tokens(self, request: Request) -> int:
-        """Exact for the messages (the model's own template and tokenizer); tool definitions,
-        which this engine does not render yet, are estimated at four characters a token."""
+        """Exact: the model's own template and tokenizer, tool descriptions included."""
         live = await self._ensure_loaded()
-        tools = request.tools if isinstance(request, ChatRequest) else ()
-        if tools:
-            request = msgspec.structs.replace(request, tools=())
         prompt, _ = await asyncio.to_thread(_prepare, live.engine, request)
-        return len(prompt) + sum(len(msgspec.json.encode(msgspec.to_builtins(t))) for t in tools) // 4
+        return len(prompt)
 
     async def _submit(self, request: Request, emit: Callable[[str], None], cancel: threading.Event) -> Future[GenerationResult]:
         """Prepare the prompt off the loop, take a context, and start generating on it."""
@@ -182,8 +181,12 @@ class LlamaCppBackend:
         except asyncio.CancelledError:
             cancel.set()
             raise
+        text = "".join(pieces)
+        calls = parse_calls(text) if uses_tools(request) else None
+        if calls:
+            return ChatResponse(model=request.model, text="", finish_reason=FinishReason.TOOL_CALLS, usage=_usage(result), tool_calls=calls)
         return ChatResponse(
-            model=request.model, text="".join(pieces), finish_reason=result.finish_reason, usage=_usage(result), stop_sequence=result.stop_sequence
+            model=request.model, text=text, finish_reason=result.finish_reason, usage=_usage(result), stop_sequence=result.stop_sequence
         )
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
@@ -196,11 +199,18 @@ class LlamaCppBackend:
 
         future = await self._submit(request, emit, cancel)
         future.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, _DONE))
+        calls = ToolCallStream() if uses_tools(request) else None
         try:
             while (item := await queue.get()) is not _DONE:
-                yield Chunk(text=item)  # type: ignore[arg-type]
+                if calls is None:
+                    yield Chunk(text=item)  # type: ignore[arg-type]
+                    continue
+                text, deltas = calls.feed(item)  # type: ignore[arg-type]
+                if text or deltas:
+                    yield Chunk(text=text, tool_calls=tuple(deltas))
             result = future.result()
-            yield Chunk(finish_reason=result.finish_reason, usage=_usage(result), stop_sequence=result.stop_sequence)
+            finish = FinishReason.TOOL_CALLS if calls is not None and calls.mode == "calls" and result.finish_reason is FinishReason.STOP else result.finish_reason
+            yield Chunk(finish_reason=finish, usage=_usage(result), stop_sequence=result.stop_sequence)
         finally:
             if not future.done():
                 cancel.set()
@@ -217,12 +227,15 @@ def _prepare(engine: LlamaEngine, request: Request) -> tuple[list[int], Generati
     s = request.sampling
     grammar = None
     if isinstance(request, ChatRequest):
-        if request.tools and request.tool_choice.mode != "none":
-            # Refuse rather than ignore: an agent that sent tools must not get a silent prose answer.
-            raise errors.Unsupported("tool calls are not available on the embedded engine yet; use a backend with native tool calling", param="tools")
-        if request.response_format is not None:
+        messages = [_template_message(m) for m in request.messages]
+        if uses_tools(request):
+            # No native tool use: describe the tools and let a grammar keep every call valid.
+            grammar = tool_grammar(request)
+            at = next((i for i, m in enumerate(messages) if m["role"] != "system"), len(messages))
+            messages.insert(at, {"role": "system", "content": tool_prompt(request)})
+        elif request.response_format is not None:
             grammar = grammar_for(request.response_format.type, request.response_format.schema)
-        prompt = engine.chat_prompt([_template_message(m) for m in request.messages])
+        prompt = engine.chat_prompt(_merge_systems(messages))
     else:
         prompt = engine.completion_prompt(request.prompt, request.suffix)
     params = GenerationParams(
@@ -239,10 +252,25 @@ def _prepare(engine: LlamaEngine, request: Request) -> tuple[list[int], Generati
     return prompt, params
 
 
+def uses_tools(request: Request) -> bool:
+    return isinstance(request, ChatRequest) and bool(request.tools) and request.tool_choice.mode != "none"
+
+
+def _merge_systems(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    # Many chat templates take one system message at most: join the leading ones.
+    lead = [m for m in messages[:next((i for i, m in enumerate(messages) if m["role"] != "system"), len(messages))]]
+    if len(lead) < 2:
+        return messages
+    return [{"role": "system", "content": "\n\n".join(m["content"] for m in lead)}, *messages[len(lead) :]]
+
+
 def _template_message(message: Message) -> dict[str, str]:
     if any(isinstance(p, ImagePart) for p in message.content):
         raise errors.Unsupported("this model cannot see images; send text only or route to a vision model", param="messages")
     content = message.text
+    if message.role is Role.TOOL:
+        # Chat templates of models without tool use have no tool role: a tool result is user input.
+        return {"role": "user", "content": f"Result of tool call {message.tool_call_id}:\n{content}"}
     if message.tool_calls:
         # Chat templates of models without tool use have no slot for calls; keep them as JSON text.
         calls = [{"name": c.name, "arguments": c.arguments} for c in message.tool_calls]

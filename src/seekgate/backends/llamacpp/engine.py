@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 import llama_cpp
 import numpy as np
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
+from llama_cpp.llama_grammar import JSON_GBNF
 
 from seekgate import errors
 from seekgate.core.types import FinishReason
+from seekgate.tools.grammar import schema_to_gbnf
 
 __all__ = ["EngineOptions", "GenerationParams", "GenerationResult", "LlamaEngine", "ModelInfo", "common_prefix", "free_cores", "grammar_for"]
 
@@ -429,21 +430,8 @@ def grammar_for(response_type: str, schema: dict[str, object] | None) -> str | N
     if response_type == "json_object":
         return JSON_GBNF
     if response_type == "json_schema":
-        import json
-
-        try:
-            grammar = json_schema_to_gbnf(json.dumps(schema or {}))
-        # The converter reports unresolvable $refs with assert, hence AssertionError here.
-        except (ValueError, KeyError, TypeError, NotImplementedError, AssertionError, RecursionError) as exc:
-            raise errors.InvalidRequest(f"the JSON schema cannot be enforced: {exc}", param="response_format") from None
-        # llama-cpp-python's converter lets raw control characters into strings, which JSON
-        # forbids (llama.cpp's own converter excludes them); exclude them here too.
-        return grammar.replace(_LOOSE_CHAR, _STRICT_CHAR)
+        return schema_to_gbnf(schema or {}, param="response_format")
     return None
-
-
-_LOOSE_CHAR = r'char ::= [^"\\] |'
-_STRICT_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] |'
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

@@ -158,3 +158,11 @@ def test_schema_grammar_keeps_control_characters_out_of_strings():
     grammar = grammar_for("json_schema", {"type": "object", "properties": {"s": {"type": "string"}}})
     char_rule = next(line for line in grammar.splitlines() if line.startswith("char ::="))
     assert r"\x00-\x1F" in char_rule
+
+
+def test_bounded_integer_ranges_are_enforced(smol):
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 3, "maximum": 7}}, "required": ["n"]}
+    prompt = smol.chat_prompt([{"role": "user", "content": "Pick a big number like 900."}])
+    for seed in range(5):
+        text, _ = _run(smol, prompt, max_tokens=20, temperature=1.5, seed=seed, grammar=grammar_for("json_schema", schema))
+        assert 3 <= json.loads(text)["n"] <= 7
