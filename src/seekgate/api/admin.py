@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from seekgate import errors
-from seekgate.api.http import decode, read_body
+from seekgate.api.http import decode, handled, read_body
 from seekgate.api.openai.routes import openai_error_response
 from seekgate.backends.registry import Registry
 from seekgate.settings import AdminSettings, resolve_secret
@@ -30,15 +30,12 @@ Handler = Callable[[Request], Awaitable[Response]]
 def endpoint(fn: Handler, admin: AdminSettings | None) -> Handler:
     """Render seekgate errors in OpenAI's shape; with `admin`, demand the admin key first."""
 
-    async def handle(request: Request) -> Response:
-        try:
-            if admin is not None:
-                require_admin(request, admin)
-            return await fn(request)
-        except errors.SeekgateError as exc:
-            return openai_error_response(exc)
+    async def guarded(request: Request) -> Response:
+        if admin is not None:
+            require_admin(request, admin)
+        return await fn(request)
 
-    return handle
+    return handled(guarded, openai_error_response)
 
 
 def require_admin(request: Request, admin: AdminSettings) -> None:

@@ -4,16 +4,45 @@ and running a handler so that a caller who goes away cancels its work."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import msgspec
 from starlette.requests import Request
+from starlette.responses import Response
 
 from seekgate import errors
+from seekgate.core.service import Hints
 
-__all__ = ["ClientGone", "decode", "read_body", "until_disconnected"]
+__all__ = ["ClientGone", "decode", "handled", "hints_from", "read_body", "until_disconnected"]
+
+log = logging.getLogger("seekgate.api")
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def handled(fn: Handler, render: Callable[[errors.SeekgateError], Response]) -> Handler:
+    """Render every failure in the dialect's error format; unexpected ones are logged, not hidden."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except errors.SeekgateError as exc:
+            return render(exc)
+        except ClientGone:
+            return Response(status_code=499)
+        except Exception:
+            log.exception("unhandled error in %s", request.url.path)
+            return render(errors.SeekgateError("internal error; see the gateway log"))
+
+    return endpoint
+
+
+def hints_from(request: Request) -> Hints:
+    """The routing headers every dialect accepts."""
+    h = request.headers
+    return Hints(task=h.get("x-task-type"), pack=h.get("x-prompt-pack"), risk=h.get("x-risk-level"), model=h.get("x-model-alias"))
 
 T = TypeVar("T")
 _AT = re.compile(r" - at `\$\.?(.*)`$")

@@ -37,19 +37,26 @@ def local_weights(spec: ModelSpec, data_dir: Path) -> Path | None:
 
 
 def download(spec: ModelSpec, data_dir: Path) -> Path:
-    """Fetch hf_repo/hf_file into data_dir/models with a progress bar; resumes partial files."""
+    """Fetch hf_repo/hf_file into data_dir/models with a progress bar. A dropped connection is
+    resumed within the run; a failed run leaves no partial file (huggingface_hub deletes it)."""
     if not (spec.hf_repo and spec.hf_file):
         raise ValueError("this model has no hf_repo/hf_file to download")
     from huggingface_hub import hf_hub_download
 
-    target = _pull_target(spec, data_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(hf_hub_download(repo_id=spec.hf_repo, filename=spec.hf_file, local_dir=target.parent))
+    # local_dir is the repo's folder, not the file's: hf_file may have folders of its own
+    # ("Q4_K_M/model.gguf"), which huggingface_hub recreates under local_dir.
+    repo_dir = _repo_dir(spec.hf_repo, data_dir)
+    repo_dir.mkdir(parents=True, exist_ok=True)
+    return Path(hf_hub_download(repo_id=spec.hf_repo, filename=spec.hf_file, local_dir=repo_dir))
 
 
 def _pull_target(spec: ModelSpec, data_dir: Path) -> Path:
     assert spec.hf_repo and spec.hf_file
-    return data_dir / "models" / spec.hf_repo.replace("/", "--") / spec.hf_file
+    return _repo_dir(spec.hf_repo, data_dir) / spec.hf_file
+
+
+def _repo_dir(hf_repo: str, data_dir: Path) -> Path:
+    return data_dir / "models" / hf_repo.replace("/", "--")
 
 
 def _package_file(ref: str) -> Path | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import msgspec
 
@@ -37,6 +38,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    answer = getattr(args, "answer", None)
+    if getattr(args, "answer_file", None):
+        try:
+            answer = sys.stdin.read() if args.answer_file == "-" else Path(args.answer_file).read_text()
+        except OSError as exc:
+            print(f"seekgate: --answer-file: {exc.strerror}: {args.answer_file}", file=sys.stderr)
+            return 2
+    path = f"/admin/reviews/{quote(args.id, safe='')}" if hasattr(args, "id") else ""
     try:
         if args.action == "list":
             data = admin_call(settings, args.url, "GET", f"/admin/reviews?status={args.status}")["data"]
@@ -47,15 +56,12 @@ def run(args: argparse.Namespace) -> int:
                     print(f"{review['id']}  {review['status']:8}  {review['task']:10}  {review['model']:20}  {_preview(review['candidate'])}")
             return 0
         if args.action == "show":
-            print(msgspec.json.format(msgspec.json.encode(admin_call(settings, args.url, "GET", f"/admin/reviews/{args.id}"))).decode())
+            print(msgspec.json.format(msgspec.json.encode(admin_call(settings, args.url, "GET", path))).decode())
             return 0
         if args.action == "approve":
-            answer = args.answer
-            if args.answer_file:
-                answer = sys.stdin.read() if args.answer_file == "-" else Path(args.answer_file).read_text()
-            result = admin_call(settings, args.url, "POST", f"/admin/reviews/{args.id}/approve", {"answer": answer} if answer is not None else {})
+            result = admin_call(settings, args.url, "POST", path + "/approve", {"answer": answer} if answer is not None else {})
         else:
-            result = admin_call(settings, args.url, "POST", f"/admin/reviews/{args.id}/reject", {"reason": args.reason})
+            result = admin_call(settings, args.url, "POST", path + "/reject", {"reason": args.reason})
     except AdminCallFailed as exc:
         print(f"seekgate: {exc}", file=sys.stderr)
         return 1

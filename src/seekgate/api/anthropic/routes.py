@@ -17,8 +17,8 @@ from starlette.routing import Route
 
 from seekgate import errors
 from seekgate.api.anthropic import translate, wire
-from seekgate.api.http import ClientGone, decode, read_body, until_disconnected
-from seekgate.core.service import Gateway, Hints, OpenStream
+from seekgate.api.http import decode, handled, hints_from, read_body, until_disconnected
+from seekgate.core.service import Gateway, OpenStream
 from seekgate.settings import AnthropicSettings
 
 __all__ = ["anthropic_error_response", "routes"]
@@ -33,26 +33,6 @@ def anthropic_error_response(exc: errors.SeekgateError) -> Response:
     return JSONResponse(translate.error_body(exc), status_code=exc.status, headers=exc.headers or None)
 
 
-def _handle(fn: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        try:
-            return await fn(request)
-        except errors.SeekgateError as exc:
-            return anthropic_error_response(exc)
-        except ClientGone:
-            return Response(status_code=499)
-        except Exception:
-            log.exception("unhandled error in %s", request.url.path)
-            return anthropic_error_response(errors.SeekgateError("internal error; see the gateway log"))
-
-    return endpoint
-
-
-def _hints(request: Request) -> Hints:
-    h = request.headers
-    return Hints(task=h.get("x-task-type"), pack=h.get("x-prompt-pack"), risk=h.get("x-risk-level"), model=h.get("x-model-alias"))
-
-
 def routes(gateway: Gateway, settings: AnthropicSettings, max_body: int) -> list[Route]:
     rules = tuple((r.pattern, r.model) for r in settings.model_map)
     process_id, counter = os.urandom(6).hex(), itertools.count()
@@ -60,7 +40,7 @@ def routes(gateway: Gateway, settings: AnthropicSettings, max_body: int) -> list
     async def messages(request: Request) -> Response:
         body = decode(await read_body(request, max_body), _messages_decoder)
         core_request = translate.chat_request(body, translate.map_model(body.model, rules))
-        hints = _hints(request)
+        hints = hints_from(request)
         mid = f"msg_{process_id}{next(counter):08x}"
         if body.stream and not gateway.holds_for_review(core_request, hints):
             opened = await until_disconnected(request, gateway.stream(core_request, hints))
@@ -79,11 +59,11 @@ def routes(gateway: Gateway, settings: AnthropicSettings, max_body: int) -> list
     async def count_tokens(request: Request) -> Response:
         body = decode(await read_body(request, max_body), _count_decoder)
         core_request = translate.count_request(body, translate.map_model(body.model, rules))
-        return JSONResponse({"input_tokens": await gateway.count_tokens(core_request, _hints(request))})
+        return JSONResponse({"input_tokens": await gateway.count_tokens(core_request, hints_from(request))})
 
     return [
-        Route("/v1/messages", _handle(messages), methods=["POST"]),
-        Route("/v1/messages/count_tokens", _handle(count_tokens), methods=["POST"]),
+        Route("/v1/messages", handled(messages, anthropic_error_response), methods=["POST"]),
+        Route("/v1/messages/count_tokens", handled(count_tokens, anthropic_error_response), methods=["POST"]),
     ]
 
 

@@ -15,9 +15,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from seekgate import errors
-from seekgate.api.http import ClientGone, decode, read_body, until_disconnected
+from seekgate.api.http import decode, handled, hints_from, read_body, until_disconnected
 from seekgate.api.openai import translate, wire
-from seekgate.core.service import Gateway, Hints, OpenStream
+from seekgate.core.service import Gateway, OpenStream
 from seekgate.reviews.store import Review
 from seekgate.core.types import ChatResponse, Chunk
 from seekgate.core.types import Request as CoreRequest
@@ -35,33 +35,11 @@ def openai_error_response(exc: errors.SeekgateError) -> Response:
     return JSONResponse(translate.error_body(exc), status_code=exc.status, headers=exc.headers or None)
 
 
-def _handle(fn: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """Render every failure in OpenAI's error format; unexpected ones are logged, not hidden."""
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            return await fn(request)
-        except errors.SeekgateError as exc:
-            return openai_error_response(exc)
-        except ClientGone:
-            return Response(status_code=499)
-        except Exception:
-            log.exception("unhandled error in %s", request.url.path)
-            return openai_error_response(errors.SeekgateError("internal error; see the gateway log"))
-
-    return endpoint
-
-
 def accepted_response(review: Review, headers: dict[str, str]) -> Response:
     """The 202 a client gets when its answer waits for a reviewer; it polls the Location."""
     poll = f"/v1/reviews/{review.id}"
     body = {"id": review.id, "object": "review", "status": review.status, "poll": poll}
     return JSONResponse(body, status_code=202, headers=headers | {"Location": poll})
-
-
-def _hints(request: Request) -> Hints:
-    h = request.headers
-    return Hints(task=h.get("x-task-type"), pack=h.get("x-prompt-pack"), risk=h.get("x-risk-level"), model=h.get("x-model-alias"))
 
 
 def routes(gateway: Gateway, max_body: int) -> list[Route]:
@@ -83,7 +61,7 @@ def routes(gateway: Gateway, max_body: int) -> list[Route]:
         async def endpoint(request: Request) -> Response:
             body = decode(await read_body(request, max_body), decoder)
             core_request = to_core(body)
-            hints = _hints(request)
+            hints = hints_from(request)
             rid = _rid(prefix)
             if body.stream and not gateway.holds_for_review(core_request, hints):
                 opened = await until_disconnected(request, gateway.stream(core_request, hints))
@@ -124,9 +102,9 @@ def routes(gateway: Gateway, max_body: int) -> list[Route]:
         return JSONResponse({"object": "list", "data": data})
 
     return [
-        Route("/v1/chat/completions", _handle(chat_completions), methods=["POST"]),
-        Route("/v1/completions", _handle(completions), methods=["POST"]),
-        Route("/v1/models", _handle(models), methods=["GET"]),
+        Route("/v1/chat/completions", handled(chat_completions, openai_error_response), methods=["POST"]),
+        Route("/v1/completions", handled(completions, openai_error_response), methods=["POST"]),
+        Route("/v1/models", handled(models, openai_error_response), methods=["GET"]),
     ]
 
 
