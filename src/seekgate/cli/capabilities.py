@@ -7,9 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-import msgspec
 
-from seekgate.cli.common import print_table, settings_from_args
+from seekgate.cli.common import print_json_lines, print_table, settings_from_args
 from seekgate.settings import Settings
 
 __all__ = ["COLUMNS", "add_parser", "matrix"]
@@ -60,8 +59,7 @@ def matrix(settings: Settings) -> list[dict[str, object]]:
 def run(args: argparse.Namespace) -> int:
     rows = matrix(settings_from_args(args))
     if args.json:
-        for row in rows:
-            sys.stdout.write(msgspec.json.encode(row).decode() + "\n")
+        print_json_lines(rows)
     else:
         shown = ("task", "pack", "route", "backends", "guard profile", "retrieval", "SLO p95 ms", "cacheable")
         table = [[_cell(r[c]) for c in shown] for r in rows]

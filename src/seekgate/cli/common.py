@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import tomllib
 from typing import Any
 
 from seekgate.settings import ConfigError, Settings, load_settings, resolve_secret
 
-__all__ = ["AdminCallFailed", "admin_call", "print_table", "settings_from_args"]
+__all__ = ["AdminCallFailed", "admin_call", "print_json_lines", "print_table", "settings_from_args"]
+
+
+def print_json_lines(rows: list[dict[str, object]]) -> None:
+    import msgspec
+
+    for row in rows:
+        sys.stdout.write(msgspec.json.encode(row).decode() + "\n")
 
 
 def print_table(headers: tuple[str, ...], rows: list[list[str]]) -> None:

@@ -6,10 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import msgspec
 
 from seekgate.backends.weights import describe_source, download, local_weights
-from seekgate.cli.common import AdminCallFailed, admin_call, print_table, settings_from_args
+from seekgate.cli.common import print_json_lines, AdminCallFailed, admin_call, print_table, settings_from_args
 from seekgate.settings import FakeBackendSpec, OpenAIBackendSpec, Settings
 
 __all__ = ["add_parsers", "admin_command", "models_command", "pull_command"]
@@ -59,8 +58,7 @@ def _rows(settings: Settings) -> list[dict[str, object]]:
 def models_command(args: argparse.Namespace) -> int:
     rows = _rows(settings_from_args(args))
     if args.json:
-        for row in rows:
-            sys.stdout.write(msgspec.json.encode(row).decode() + "\n")
+        print_json_lines(rows)
         return 0
     headers = ("alias", "backend", "type", "weights", "source")
     table = [[("*" if r["default"] else "") + str(r["alias"]), *(str(r[h]) for h in headers[1:])] for r in rows]

@@ -2,25 +2,15 @@
 
 import json
 import threading
-from pathlib import Path
-
 import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seekgate.backends.llamacpp.engine import EngineOptions, GenerationParams, LlamaEngine
+from seekgate.backends.llamacpp.engine import GenerationParams
 from seekgate.core.types import ChatRequest, Message, Role, TextPart, ToolChoice, ToolSpec
 from seekgate.tools.emulate import grammar, parse_calls, tool_prompt
 from seekgate.tools.stream import ToolCallStream
-
-
-@pytest.fixture(scope="module")
-def engine(smollm2_path: Path):
-    e = LlamaEngine(str(smollm2_path), EngineOptions(parallel=1, context_tokens=2048))
-    e.load()
-    yield e
-    e.close()
 
 
 names = st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True)
@@ -42,7 +32,8 @@ schemas = st.recursive(
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(schema=schemas, seed=st.integers(0, 2**16))
-def test_every_emulated_call_validates_against_its_schema(engine, schema, seed):
+def test_every_emulated_call_validates_against_its_schema(smol, schema, seed):
+    engine = smol
     request = ChatRequest(
         model="m",
         messages=(Message(role=Role.USER, content=(TextPart("Call the tool."),)),),

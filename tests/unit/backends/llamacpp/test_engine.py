@@ -12,14 +12,6 @@ from seekgate.core.types import FinishReason
 from tests.fixtures.tiny_deepseek2 import write_tiny_deepseek2_gguf
 
 
-@pytest.fixture(scope="module")
-def smol(smollm2_path: Path):
-    engine = LlamaEngine(str(smollm2_path), EngineOptions(parallel=2, context_tokens=1024))
-    engine.load()
-    yield engine
-    engine.close()
-
-
 def _run(engine, prompt, slot=0, **params):
     out: list[str] = []
     result = engine.generate(slot, prompt, GenerationParams(**params), out.append, threading.Event())
