@@ -20,6 +20,7 @@ import msgspec
 
 __all__ = [
     "AdminSettings",
+    "AnthropicBackendSpec",
     "AnthropicSettings",
     "BackendSpec",
     "ConfigError",
@@ -75,6 +76,10 @@ class LlamaCppBackendSpec(_BackendBase, tag="llamacpp"):
     batch_tokens: int = 512
     mmap: bool = True
     prefix_cache: bool = True
+    prefix_cache_min_tokens: int = 1024
+    prefix_cache_memory_mb: int = 512
+    prefix_cache_disk_mb: int = 8192
+    context_overflow: Literal["error", "trim"] = "error"
 
 
 class MistralrsBackendSpec(_BackendBase, tag="mistralrs"):
@@ -89,12 +94,26 @@ class OpenAIBackendSpec(_BackendBase, tag="openai"):
     max_connections: int = 256
 
 
+class AnthropicBackendSpec(_BackendBase, tag="anthropic"):
+    """The Anthropic Messages API (Claude), or a server that speaks it."""
+
+    base_url: str = "https://api.anthropic.com"
+    api_key: str | None = "env::ANTHROPIC_API_KEY"
+    anthropic_version: str = "2023-06-01"
+    default_max_tokens: int = 4096
+    """Anthropic requires max_tokens; this is sent when neither the client nor the task sets one."""
+    connect_timeout: float = 5.0
+    read_timeout: float = 600.0
+    """Long: a non-streamed answer of many tokens sends no byte until it is complete."""
+    max_connections: int = 256
+
+
 class FakeBackendSpec(_BackendBase, tag="fake"):
     pass
 
 
-BackendSpec = LlamaCppBackendSpec | MistralrsBackendSpec | OpenAIBackendSpec | FakeBackendSpec
-BACKEND_TYPES = ("llamacpp", "mistralrs", "openai", "fake")
+BackendSpec = LlamaCppBackendSpec | MistralrsBackendSpec | OpenAIBackendSpec | AnthropicBackendSpec | FakeBackendSpec
+BACKEND_TYPES = ("llamacpp", "mistralrs", "openai", "anthropic", "fake")
 
 
 class ModelSpec(_Spec):
@@ -327,7 +346,8 @@ def _allowed_keys(parts: tuple[str, ...]) -> list[str]:
     if parts[0] == "admin":
         return sorted(AdminSettings.__struct_fields__)
     if parts[0] == "backends":
-        return sorted({f for t in (LlamaCppBackendSpec, MistralrsBackendSpec, OpenAIBackendSpec) for f in t.__struct_fields__} | {"type"})
+        specs = (LlamaCppBackendSpec, MistralrsBackendSpec, OpenAIBackendSpec, AnthropicBackendSpec)
+        return sorted({f for t in specs for f in t.__struct_fields__} | {"type"})
     return []
 
 
@@ -345,14 +365,16 @@ def _check_references(settings: Settings, origin: dict[tuple[str, ...], str]) ->
             fail(("models", alias, "backend"), f"unknown backend {model.backend!r}; defined backends: {', '.join(known_backends)}")
         if isinstance(backend, LlamaCppBackendSpec | MistralrsBackendSpec) and not (model.path or (model.hf_repo and model.hf_file)):
             fail(("models", alias), "a model on an in-process engine needs `path`, or `hf_repo` and `hf_file`")
-        if isinstance(backend, OpenAIBackendSpec | FakeBackendSpec) and not model.upstream_model:
+        if isinstance(backend, OpenAIBackendSpec | AnthropicBackendSpec | FakeBackendSpec) and not model.upstream_model:
             fail(("models", alias, "upstream_model"), "a model on a server backend needs `upstream_model`, the name the server knows it by")
     for name, backend in settings.backends.items():
-        if isinstance(backend, OpenAIBackendSpec):
+        if isinstance(backend, OpenAIBackendSpec | AnthropicBackendSpec):
             if backend.api_key is not None and not backend.api_key.startswith(SECRET_PREFIX):
                 fail(("backends", name, "api_key"), f"API keys are references to environment variables: write \"{SECRET_PREFIX}VARIABLE_NAME\", never the key itself")
             if not backend.base_url.startswith(("http://", "https://")):
                 fail(("backends", name, "base_url"), "must start with http:// or https://")
+        if isinstance(backend, AnthropicBackendSpec) and backend.default_max_tokens < 1:
+            fail(("backends", name, "default_max_tokens"), "must be at least 1")
         if isinstance(backend, LlamaCppBackendSpec):
             for key in ("parallel", "batch_tokens"):
                 if getattr(backend, key) < 1:

@@ -42,7 +42,9 @@ def handled(fn: Handler, render: Callable[[errors.SeekgateError], Response]) -> 
 def hints_from(request: Request) -> Hints:
     """The routing headers every dialect accepts."""
     h = request.headers
-    return Hints(task=h.get("x-task-type"), pack=h.get("x-prompt-pack"), risk=h.get("x-risk-level"), model=h.get("x-model-alias"))
+    return Hints(
+        task=h.get("x-task-type"), pack=h.get("x-prompt-pack"), risk=h.get("x-risk-level"), model=h.get("x-model-alias"), session=h.get("x-session-id")
+    )
 
 T = TypeVar("T")
 _AT = re.compile(r" - at `\$\.?(.*)`$")

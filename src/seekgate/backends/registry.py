@@ -35,7 +35,8 @@ class ModelEntry:
 def _llamacpp(alias: str, name: str, backend: Any, model: ModelSpec, ctx: _BuildContext) -> Backend:
     from seekgate.backends.llamacpp.backend import LlamaCppBackend
 
-    return LlamaCppBackend(name, alias, backend, model, local_weights(model, ctx.settings.server.data_path))
+    data = ctx.settings.server.data_path
+    return LlamaCppBackend(name, alias, backend, model, local_weights(model, data), prefix_root=data / "prefix-cache")
 
 
 def _mistralrs(alias: str, name: str, backend: Any, model: ModelSpec, ctx: _BuildContext) -> Backend:

@@ -23,6 +23,7 @@ from seekgate.core.types import ChatRequest, ChatResponse, Chunk, Message, Reque
 from seekgate.prompts.packs import PackStore, PromptPack
 from seekgate.reviews.store import Review, ReviewStore
 from seekgate.routing.router import Attempts, Router, estimate_tokens
+from seekgate.routing.sessions import session_key
 from seekgate.routing.tasks import TaskChoice, choose_task
 from seekgate.settings import RISK_LEVELS, Settings
 
@@ -39,6 +40,8 @@ class Hints(msgspec.Struct, frozen=True):
     risk: str | None = None
     model: str | None = None
     """X-Model-Alias: pins this request to an alias or `family@version`, over the body's model."""
+    session: str | None = None
+    """X-Session-Id: keeps a conversation's turns where its prefix is cached."""
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Outcome:
     """Set when the answer waits for a human reviewer instead of going to the client."""
     backend: str | None = None
     """The backend that answered, when the model has replicas."""
+    session: str | None = None
 
     @property
     def entry(self) -> ModelEntry:
@@ -74,6 +78,8 @@ class Outcome:
             out["x-seekgate-slo"] = slo
         if self.escalated:
             out["x-seekgate-escalated"] = self.escalated
+        if self.session:
+            out["x-seekgate-session"] = self.session
         return out
 
 
@@ -137,9 +143,11 @@ class Gateway:
             pack = self.packs.get(task.profile.pack, param="tasks." + task.name + ".pack")
         if hints.model:
             request = msgspec.structs.replace(request, model=hints.model.strip())
+        if isinstance(request, ChatRequest):
+            request = msgspec.structs.replace(request, session=session_key(request, hints.session))
         request = _prepare(request, pack, task.profile.max_tokens)
         attempts = Attempts()
-        outcome = Outcome(task, pack, attempts, risk=risk)
+        outcome = Outcome(task, pack, attempts, risk=risk, session=request.session if isinstance(request, ChatRequest) else None)
         target = task.profile.on_high_risk
         if risk == "high" and target and target != REVIEW:
             outcome.escalated = f"high risk: {target}"

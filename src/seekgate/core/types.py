@@ -119,6 +119,8 @@ class ChatRequest(msgspec.Struct, frozen=True):
     tool_choice: ToolChoice = ToolChoice()
     parallel_tool_calls: bool = True
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    session: str | None = None
+    """Which conversation this turn belongs to (see routing/sessions.py); set by the gateway."""
 
 
 class CompletionRequest(msgspec.Struct, frozen=True):

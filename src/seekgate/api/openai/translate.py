@@ -112,7 +112,7 @@ def chat_request(body: wire.ChatCompletionRequest) -> core.ChatRequest:
         tools=tools,
         tool_choice=choice,
         parallel_tool_calls=body.parallel_tool_calls is not False,
-        metadata=body.metadata or {},
+        metadata=(body.metadata or {}) | ({"user": body.user} if body.user else {}),
     )
 
 

@@ -8,6 +8,7 @@ A request whose caller goes away sets the engine's cancel flag and frees its con
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from dataclasses import dataclass
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +26,7 @@ from seekgate.backends.llamacpp.engine import (
     LlamaEngine,
     grammar_for,
 )
+from seekgate.backends.llamacpp.prefixes import PrefixStore, fingerprint
 from seekgate.backends.llamacpp.slots import SlotPool
 from seekgate.core.types import ChatRequest, ChatResponse, Chunk, FinishReason, ImagePart, Message, Request, Role, Usage
 from seekgate.tools.emulate import grammar as tool_grammar
@@ -35,6 +37,7 @@ from seekgate.settings import LlamaCppBackendSpec, ModelSpec
 __all__ = ["LlamaCppBackend"]
 
 _DONE = object()
+log = logging.getLogger("seekgate.llamacpp")
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,11 @@ class _Live:
 
 
 class LlamaCppBackend:
-    def __init__(self, name: str, alias: str, spec: LlamaCppBackendSpec, model: ModelSpec, weights: Path | None) -> None:
+    def __init__(
+        self, name: str, alias: str, spec: LlamaCppBackendSpec, model: ModelSpec, weights: Path | None, prefix_root: Path | None = None
+    ) -> None:
         self.name = name
+        self._prefix_root = prefix_root
         self._alias = alias
         self._spec = spec
         self._model = model
@@ -86,6 +92,9 @@ class LlamaCppBackend:
                 "finished": self._finished,
                 "cancelled": self._cancelled,
             }
+            prefixes = self._live.engine.prefixes
+            if prefixes is not None:
+                load |= {f"prefix_{k}": v for k, v in prefixes.usage().items()}
             return Health(ready=True, load=load)
         if self._weights is None:
             return Health(ready=False, detail=f"weights not present; run `seekgate pull {self._alias}`")
@@ -106,9 +115,20 @@ class LlamaCppBackend:
             batch_tokens=s.batch_tokens,
             mmap=s.mmap,
             prefix_cache=s.prefix_cache,
+            prefix_save_tokens=s.prefix_cache_min_tokens,
         )
-        engine = LlamaEngine(str(weights), options, chat_template=self._model.chat_template)
-        await asyncio.to_thread(engine.load)
+        prefixes = None
+        if s.prefix_cache and self._prefix_root is not None and (s.prefix_cache_memory_mb or s.prefix_cache_disk_mb):
+            prefixes = await asyncio.to_thread(
+                _open_prefixes, self._prefix_root, weights, s.prefix_cache_memory_mb << 20, s.prefix_cache_disk_mb << 20
+            )
+        engine = LlamaEngine(str(weights), options, chat_template=self._model.chat_template, prefixes=prefixes)
+        try:
+            await asyncio.to_thread(engine.load)
+        except errors.SeekgateError:
+            if prefixes is not None:
+                prefixes.close()
+            raise
         pool = ThreadPoolExecutor(max_workers=engine.slots, thread_name_prefix=f"llamacpp-{self._alias}")
         return _Live(engine, pool, SlotPool(engine.slots, s.queue, engine.cached_tokens, self._alias), weights)
 
@@ -153,8 +173,8 @@ class LlamaCppBackend:
         """Prepare the prompt off the loop, take a context, and start generating on it."""
         while True:
             live = await self._ensure_loaded()
-            prompt, params = await asyncio.to_thread(_prepare, live.engine, request)
-            slot = await live.slots.acquire(prompt)
+            prompt, params = await asyncio.to_thread(_fit, live.engine, request, self._spec.context_overflow)
+            slot = await live.slots.acquire(prompt, request.session if isinstance(request, ChatRequest) else None)
             if live is self._live:
                 break
             live.slots.release(slot)  # the model was swapped while this request waited: use the new one
@@ -216,6 +236,14 @@ class LlamaCppBackend:
                 cancel.set()
 
 
+def _open_prefixes(root: Path, weights: Path, memory_bytes: int, disk_bytes: int) -> PrefixStore | None:
+    try:
+        return PrefixStore(root, fingerprint(weights), memory_bytes=memory_bytes, disk_bytes=disk_bytes)
+    except OSError as exc:  # an unwritable data_dir costs the saved prefixes, not the model
+        log.warning("prefix caches are off for %s: %s", weights, exc)
+        return None
+
+
 def _retire(live: _Live) -> None:
     """Runs on a thread: wait for the model's running generations, then free it."""
     live.pool.shutdown(wait=True)
@@ -249,6 +277,37 @@ def _prepare(engine: LlamaEngine, request: Request) -> tuple[list[int], Generati
         presence_penalty=s.presence_penalty or 0.0,
         grammar=grammar,
     )
+    return prompt, params
+
+
+def _fit(engine: LlamaEngine, request: Request, overflow: str) -> tuple[list[int], GenerationParams]:
+    """Runs on a worker thread: `_prepare`, and a prompt over the context window either refused
+    before any compute (overflow "error") or trimmed by whole turns, oldest first ("trim")."""
+    prompt, params = _prepare(engine, request)
+    assert engine.info is not None
+    window = engine.info.context_tokens
+    if overflow != "trim" or not isinstance(request, ChatRequest):
+        if len(prompt) >= window:
+            raise errors.InvalidRequest(
+                f"the prompt is {len(prompt)} tokens; this model's context window is {window} tokens", code="context_length_exceeded"
+            )
+        return prompt, params
+    room = min(params.max_tokens or 256, window // 4)  # keep space to answer in
+    messages = list(request.messages)
+    lead = next((i for i, m in enumerate(messages) if m.role is not Role.SYSTEM), len(messages))
+    while len(prompt) + room > window:
+        turns = messages[lead:]
+        # A turn starts at a user message; tool results belong to the call before them.
+        cut = next((i for i in range(1, len(turns)) if turns[i].role is Role.USER), None)
+        if cut is None:
+            raise errors.InvalidRequest(
+                f"the prompt is {len(prompt)} tokens even with only its last turn; this model's context window is {window} tokens",
+                code="context_length_exceeded",
+            )
+        messages = messages[:lead] + turns[cut:]
+        prompt, params = _prepare(engine, msgspec.structs.replace(request, messages=tuple(messages)))
+    if len(messages) < len(request.messages):
+        log.info("trimmed %d oldest messages to fit %d tokens into a %d-token window", len(request.messages) - len(messages), len(prompt), window)
     return prompt, params
 
 

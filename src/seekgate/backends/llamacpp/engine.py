@@ -22,6 +22,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import JSON_GBNF
 
 from seekgate import errors
+from seekgate.backends.llamacpp.prefixes import PrefixStore
 from seekgate.core.types import FinishReason
 from seekgate.tools.grammar import schema_to_gbnf
 
@@ -65,6 +66,13 @@ class EngineOptions:
     batch_tokens: int = 512
     mmap: bool = True
     prefix_cache: bool = True
+    prefix_save_tokens: int = 1024
+    """Prompts at least this long leave their context's state in the prefix store, if any."""
+
+
+# A saved state is restored only when it covers this many more tokens than the context already
+# holds: restoring reads the whole state, which beats recomputing all but a few tokens.
+_RESTORE_GAIN = 32
 
 
 @dataclass(frozen=True)
@@ -108,10 +116,11 @@ class _Slot:
 
 
 class LlamaEngine:
-    def __init__(self, path: str, options: EngineOptions, chat_template: str | None = None) -> None:
+    def __init__(self, path: str, options: EngineOptions, chat_template: str | None = None, prefixes: PrefixStore | None = None) -> None:
         self.path = path
         self.options = options
         self._template_override = chat_template
+        self.prefixes = prefixes if options.prefix_cache else None
         self._model: llama_cpp.llama_model_p | None = None
         self._slots: list[_Slot] = []
         self._busy = 0
@@ -174,6 +183,9 @@ class LlamaEngine:
         return self.info
 
     def close(self) -> None:
+        """Free the contexts and the model; the prefix store (given to this engine) finishes its writes."""
+        if self.prefixes is not None:
+            self.prefixes.close()
         for slot in self._slots:
             llama_cpp.llama_free(slot.ctx)
         self._slots.clear()
@@ -211,6 +223,9 @@ class LlamaEngine:
             buf = (llama_cpp.llama_token * capacity)()
             n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, capacity, add_special, parse_special)
         return list(buf[:n])
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return b"".join(self._piece(t) for t in tokens).decode(errors="replace")
 
     def _piece(self, token: int, *, special: bool = False) -> bytes:
         buf = ctypes.create_string_buffer(64)
@@ -270,7 +285,10 @@ class LlamaEngine:
         with self._busy_lock:
             self._busy += 1
         try:
-            return self._run(slot, list(prompt), params, sampler, emit, cancel, n_ctx)
+            result = self._run(slot, list(prompt), params, sampler, emit, cancel, n_ctx)
+            if self.prefixes is not None and result.finish_reason is not FinishReason.CANCELLED and len(prompt) >= self.options.prefix_save_tokens:
+                self._save(slot)
+            return result
         finally:
             with self._busy_lock:
                 self._busy -= 1
@@ -295,6 +313,8 @@ class LlamaEngine:
         result = GenerationResult(prompt_tokens=len(prompt))
         memory = llama_cpp.llama_get_memory(slot.ctx)
         reuse = common_prefix(slot.tokens, prompt) if self.options.prefix_cache else 0
+        if self.prefixes is not None:
+            reuse = self._restore(slot, prompt, reuse)
         reuse = min(reuse, len(prompt) - 1)  # the last prompt token must be decoded for logits
         if reuse <= 0 or not llama_cpp.llama_memory_seq_rm(memory, 0, reuse, -1):
             llama_cpp.llama_memory_clear(memory, True)
@@ -339,6 +359,40 @@ class LlamaEngine:
         if tail:
             emit(tail)
         return result
+
+    def _restore(self, slot: _Slot, prompt: list[int], reuse: int) -> int:
+        """Load the saved state that covers most of `prompt` into the context, if it beats what
+        the context holds; returns how many prompt tokens the context now holds."""
+        assert self.prefixes is not None
+        entry, length = self.prefixes.best(np.asarray(prompt, dtype=np.int32))
+        if entry is None or length < reuse + _RESTORE_GAIN:
+            return reuse
+        data = self.prefixes.load(entry)
+        if data is None:
+            return reuse
+        memory = llama_cpp.llama_get_memory(slot.ctx)
+        llama_cpp.llama_memory_clear(memory, True)
+        slot.tokens = []
+        if not llama_cpp.llama_state_seq_set_data(slot.ctx, (ctypes.c_uint8 * len(data)).from_buffer(data), len(data), 0):
+            # Saved under other context settings (a smaller window, say): drop it, compute afresh.
+            _llama_log.warning("a saved prefix of %d tokens did not fit this context; recomputing it", len(entry.tokens))
+            llama_cpp.llama_memory_clear(memory, True)
+            self.prefixes.discard(entry)
+            return 0
+        slot.tokens = entry.tokens.tolist()
+        return length
+
+    def _save(self, slot: _Slot) -> None:
+        """Copy the context's state into the prefix store, unless a saved state covers it."""
+        assert self.prefixes is not None
+        tokens = np.asarray(slot.tokens, dtype=np.int32)
+        if not len(tokens) or self.prefixes.covers(tokens):
+            return
+        size = llama_cpp.llama_state_seq_get_size(slot.ctx, 0)
+        buf = bytearray(size)
+        n = llama_cpp.llama_state_seq_get_data(slot.ctx, (ctypes.c_uint8 * size).from_buffer(buf), size, 0)
+        if n:
+            self.prefixes.put(tokens, buf if n == size else buf[:n])
 
     def _decode(self, slot: _Slot, tokens: list[int]) -> None:
         self._share_threads(slot)

@@ -4,6 +4,7 @@ A request that finds several contexts free takes the one whose cached tokens sha
 prefix with its prompt: it pays for less prefill, and a repeated request lands on the context
 that computed it before, so greedy answers repeat exactly (llama.cpp's kernels round
 differently for different batch shapes, so a prefix computed elsewhere can tip a near tie).
+Between equal prefixes, the context its session used last wins.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class SlotPool:
         self._limit = queue_limit
         self._cached = cached
         self._alias = alias
+        self._sessions: list[str | None] = [None] * size
 
     @property
     def running(self) -> int:
@@ -35,10 +37,11 @@ class SlotPool:
     def waiting(self) -> int:
         return len(self._waiters)
 
-    async def acquire(self, prompt: Sequence[int]) -> int:
+    async def acquire(self, prompt: Sequence[int], session: str | None = None) -> int:
         if self._free:
-            best = max(self._free, key=lambda slot: common_prefix(self._cached(slot), prompt))
+            best = max(self._free, key=lambda slot: (common_prefix(self._cached(slot), prompt), session is not None and self._sessions[slot] == session))
             self._free.remove(best)
+            self._sessions[best] = session
             return best
         if len(self._waiters) >= self._limit:
             raise errors.Overloaded(
@@ -48,7 +51,9 @@ class SlotPool:
         waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
-            return await waiter
+            slot = await waiter
+            self._sessions[slot] = session
+            return slot
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release(waiter.result())  # handed a context just as the caller left
