@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from tests.fixtures.servers import Process, run_gateway
+from tests.fixtures.tiny_deepseek2 import write_tiny_deepseek2_gguf
 
 CONFIG = """
 [server]
@@ -56,9 +57,12 @@ def sessions_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("sessions")
 
 
+ADMIN = "sessions-admin-key"
+
+
 @pytest.fixture(scope="module")
 def sessions_gateway(sessions_dir: Path) -> Iterator[Process]:
-    with run_gateway(CONFIG, sessions_dir) as server:
+    with run_gateway(CONFIG, sessions_dir, env={"SEEKGATE_ADMIN_KEY": ADMIN}) as server:
         yield server
 
 
@@ -142,3 +146,21 @@ def test_a_prompt_over_the_window_is_refused_before_any_compute_or_trimmed(sessi
     with pytest.raises(openai.BadRequestError) as alone:
         client.chat.completions.create(model="smol-trim", max_tokens=8, messages=[{"role": "user", "content": "word " * 900}])
     assert alone.value.code == "context_length_exceeded" and "last turn" in alone.value.message
+
+
+def test_swapping_back_to_a_model_finds_its_saved_prefixes(sessions_gateway: Process, sessions_dir: Path, smollm2_path: Path):
+    def swap(path: Path) -> None:
+        resp = httpx.post(sessions_gateway.base_url + "/admin/models/smol/swap", json={"path": str(path)},
+                          headers={"Authorization": f"Bearer {ADMIN}"}, timeout=120)  # fmt: skip
+        assert resp.status_code == 200, resp.text
+
+    question = "Summarise the rules for the swap test."
+    before = _ask(sessions_gateway, question)
+    swap(write_tiny_deepseek2_gguf(sessions_dir / "tiny.gguf"))
+    other = _ask(sessions_gateway, question)  # another model: nothing of SmolLM2's is reused
+    assert other.usage.cache_read_input_tokens == 0
+    swap(smollm2_path)
+    after = _ask(sessions_gateway, question)
+    total = before.usage.input_tokens + before.usage.cache_read_input_tokens
+    assert after.usage.cache_read_input_tokens == total - 1 and after.content[0].text == before.content[0].text
+    assert _prefix_counters(sessions_gateway, "smol")["prefix_restored"] == 1
