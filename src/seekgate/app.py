@@ -21,7 +21,7 @@ from seekgate.api.admin import model_routes
 from seekgate.api.anthropic.routes import routes as anthropic_routes
 from seekgate.api.prompts import routes as prompt_routes
 from seekgate.api.reviews import routes as review_routes
-from seekgate.backends.registry import Registry
+from seekgate.backends.registry import SERVER_TYPES, Registry
 from seekgate.prompts.packs import PackStore, shipped_packs_dir
 from seekgate.reviews.store import ReviewStore
 from seekgate.core.service import Gateway
@@ -56,7 +56,7 @@ def create_app(settings: Settings) -> Starlette:
     async def readyz(request: Request) -> Response:
         default = registry.default
         # The default model, and every server backend in use (once each): is it reachable?
-        entries = [default, *(e for e in registry.models.values() if e.backend_type == "openai")]
+        entries = [default, *(e for e in registry.models.values() if e.backend_type in SERVER_TYPES)]
         health = await registry.health(entries)
         checks: dict[str, dict[str, object]] = {f"model:{default.alias}": {"ready": health[default.alias].ready, "detail": health[default.alias].detail}}
         for e in entries[1:]:

@@ -5,6 +5,7 @@ import msgspec
 import pytest
 
 from seekgate.settings import (
+    AnthropicBackendSpec,
     ConfigError,
     RoutingSettings,
     TaskProfile,
@@ -39,6 +40,32 @@ def test_default_toml_documents_every_backend_key():
         assert f"# {key} = " in text, key
     for key in _documented_keys(ModelSpec):
         assert key in text, key
+
+
+def test_default_toml_documents_the_anthropic_backend_with_its_defaults():
+    # Shown commented out (it needs a key): uncommented, the block is every key at its default.
+    text = DEFAULT_TOML.read_text()
+    block = text[text.index("# [backends.anthropic]") :].split("\n\n")[0]
+    raw = tomllib.loads("\n".join(line.removeprefix("# ") for line in block.splitlines()))["backends"]["anthropic"]
+    assert raw.pop("type") == "anthropic"
+    assert set(raw) == _documented_keys(AnthropicBackendSpec)
+    assert msgspec.convert(raw, AnthropicBackendSpec) == AnthropicBackendSpec()
+
+
+def test_anthropic_backend_keys_are_checked(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[backends.claude]\ntype = "anthropic"\n[models.sonnet]\nbackend = "claude"\nupstream_model = "claude-sonnet-4-5"\n')
+    backend = load_settings(cfg, env={}).backends["claude"]
+    assert isinstance(backend, AnthropicBackendSpec) and backend.api_key == "env::ANTHROPIC_API_KEY"
+    for toml, expected in (
+        ('[backends.claude]\ntype = "anthropic"\napi_key = "sk-ant-123"\n', "backends.claude.api_key.*env::"),
+        ('[backends.claude]\ntype = "anthropic"\ndefault_max_tokens = 0\n', "backends.claude.default_max_tokens.*at least 1"),
+        ('[backends.claude]\ntype = "anthropic"\n[models.sonnet]\nbackend = "claude"\n', "models.sonnet.upstream_model"),
+        ('[backends.claude]\ntype = "anthropic"\nversion = "x"\n', "backends.claude.version.*anthropic_version"),
+    ):
+        cfg.write_text(toml)
+        with pytest.raises(ConfigError, match=expected):
+            load_settings(cfg, env={})
 
 
 def test_default_toml_documents_routing_and_every_task_profile_key():

@@ -8,7 +8,6 @@ gateway's own errors.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +16,7 @@ import msgspec
 
 from seekgate import errors
 from seekgate.backends.base import Capabilities, Health
+from seekgate.backends.upstream import pooled_session, sse_data, transport_error, upstream_error
 from seekgate.core.types import (
     ChatRequest,
     ChatResponse,
@@ -40,13 +40,8 @@ def open_session(spec: OpenAIBackendSpec) -> aiohttp.ClientSession:
     key = resolve_secret(spec.api_key)
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    return aiohttp.ClientSession(
-        base_url=spec.base_url.rstrip("/") + "/",
-        connector=aiohttp.TCPConnector(limit=spec.max_connections, keepalive_timeout=60),
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=spec.connect_timeout, sock_read=spec.read_timeout),
-        headers=headers,
-        json_serialize=lambda obj: msgspec.json.encode(obj).decode(),
-        skip_auto_headers=("User-Agent",),
+    return pooled_session(
+        spec.base_url, headers, max_connections=spec.max_connections, connect_timeout=spec.connect_timeout, read_timeout=spec.read_timeout
     )
 
 
@@ -157,9 +152,9 @@ class OpenAICompatBackend:
             async with self._session.post(path, data=_encode(body)) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
-                    raise _upstream_error(self.name, resp.status, raw, resp.headers)
+                    raise upstream_error(self.name, resp.status, raw, resp.headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _transport_error(self.name, self._spec, exc) from None
+            raise transport_error(self.name, self._spec.base_url, exc) from None
         try:
             parsed = _decode_body(raw)
         except msgspec.DecodeError:
@@ -188,8 +183,8 @@ class OpenAICompatBackend:
         try:
             async with self._session.post(path, data=_encode(body)) as resp:
                 if resp.status >= 400:
-                    raise _upstream_error(self.name, resp.status, await resp.read(), resp.headers)
-                async for data in _sse_data(resp.content):
+                    raise upstream_error(self.name, resp.status, await resp.read(), resp.headers)
+                async for data in sse_data(resp.content):
                     if data == b"[DONE]":
                         break
                     try:
@@ -213,26 +208,12 @@ class OpenAICompatBackend:
                         pieces += 1
                         yield Chunk(text=text, tool_calls=calls)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _transport_error(self.name, self._spec, exc) from None
+            raise transport_error(self.name, self._spec.base_url, exc) from None
         if finish is None:
             raise errors.UpstreamError(f"backend {self.name} ended the stream before the answer finished")
         # Servers that ignore stream_options send no usage; they stream one token per chunk
         # (llama.cpp, vLLM, Ollama), so the chunk count is the completion token count.
         yield Chunk(finish_reason=finish, usage=usage or Usage(output_tokens=pieces))
-
-
-async def _sse_data(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
-    """The `data:` payloads of an SSE stream. Reads whatever has arrived and splits lines here:
-    reading line by line through aiohttp costs two reads and a parser wake-up per event."""
-    pending = b""
-    async for block in content.iter_any():
-        lines = (pending + block).split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            if line.startswith(b"data:"):
-                yield line[5:].strip()
-    if pending.startswith(b"data:"):
-        yield pending[5:].strip()
 
 
 def _message(message: Message) -> dict[str, Any]:
@@ -268,42 +249,3 @@ def _usage(usage: _Usage | None) -> Usage:
         return Usage()
     cached = (usage.prompt_tokens_details or {}).get("cached_tokens") or 0
     return Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens, cached_input_tokens=cached)
-
-
-def _upstream_error(name: str, status: int, raw: bytes, headers: Any) -> errors.SeekgateError:
-    detail = _error_message(raw)
-    if status in (400, 413, 422):
-        return errors.InvalidRequest(f"backend {name} rejected the request: {detail}")
-    if status == 429:
-        retry = headers.get("Retry-After")
-        return errors.RateLimited(
-            f"backend {name} is rate limiting: {detail}", headers={"Retry-After": retry} if retry else None
-        )
-    if status in (503, 529):
-        return errors.UpstreamUnavailable(f"backend {name} is unavailable ({status}): {detail}")
-    if status == 504:
-        return errors.UpstreamTimeout(f"backend {name} timed out upstream ({status}): {detail}")
-    return errors.UpstreamError(f"backend {name} answered {status}: {detail}")
-
-
-def _error_message(raw: bytes) -> str:
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return raw[:300].decode(errors="replace").strip() or "(empty body)"
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict):
-            return str(err.get("message") or err.get("detail") or err)[:300]
-        return str(err)[:300]
-    return str(body)[:300]
-
-
-def _transport_error(name: str, spec: OpenAIBackendSpec, exc: BaseException) -> errors.SeekgateError:
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
-        return errors.UpstreamTimeout(f"backend {name} at {spec.base_url} did not answer in time ({exc.__class__.__name__})")
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
-        return errors.UpstreamError(f"backend {name} at {spec.base_url}: the connection broke before the answer was complete")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return errors.UpstreamUnavailable(f"backend {name} at {spec.base_url} is unreachable: {exc.os_error or exc}")
-    return errors.UpstreamError(f"backend {name} at {spec.base_url} failed: {exc.__class__.__name__}: {exc}")

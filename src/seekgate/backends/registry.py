@@ -13,12 +13,12 @@ from seekgate.backends.balanced import Balanced
 from seekgate.backends.base import Backend, Health
 from seekgate.backends.weights import describe_source, local_weights
 from seekgate.routing.pins import Pins
-from seekgate.settings import BackendSpec, ModelSpec, OpenAIBackendSpec, Settings
+from seekgate.settings import AnthropicBackendSpec, BackendSpec, ModelSpec, OpenAIBackendSpec, Settings
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["ModelEntry", "Registry"]
+__all__ = ["SERVER_TYPES", "ModelEntry", "Registry"]
 
 log = logging.getLogger("seekgate.backends")
 
@@ -54,6 +54,15 @@ def _openai(alias: str, name: str, backend: Any, model: ModelSpec, ctx: _BuildCo
     return OpenAICompatBackend(name, backend, model.upstream_model, ctx.sessions[name])
 
 
+def _anthropic(alias: str, name: str, backend: Any, model: ModelSpec, ctx: _BuildContext) -> Backend:
+    from seekgate.backends.anthropic_api import AnthropicBackend, open_session
+
+    if name not in ctx.sessions:
+        ctx.sessions[name] = open_session(backend)
+    assert model.upstream_model is not None
+    return AnthropicBackend(name, backend, model.upstream_model, ctx.sessions[name])
+
+
 def _fake(alias: str, name: str, backend: Any, model: ModelSpec, ctx: _BuildContext) -> Backend:
     from seekgate.backends.fake import FakeBackend
 
@@ -66,8 +75,11 @@ FACTORIES: dict[str, _Factory] = {
     "llamacpp": _llamacpp,
     "mistralrs": _mistralrs,
     "openai": _openai,
+    "anthropic": _anthropic,
     "fake": _fake,
 }
+SERVER_TYPES = frozenset({"openai", "anthropic"})
+"""Backend types that are a server the gateway calls: probed once per server, however many models."""
 
 
 @dataclass
@@ -122,7 +134,7 @@ class Registry:
 
     async def health(self, entries: list[ModelEntry]) -> dict[str, Health]:
         """Health per alias, probing each server backend once however many models it serves."""
-        servers = {e.backend_name: e.backend for e in entries if e.backend_type == "openai"}
+        servers = {e.backend_name: e.backend for e in entries if e.backend_type in SERVER_TYPES}
         names = list(servers)
         probes = await asyncio.gather(*(servers[n].health() for n in names))
         by_server = dict(zip(names, probes))
@@ -137,6 +149,6 @@ class Registry:
 
 
 def backend_label(spec: BackendSpec) -> str:
-    if isinstance(spec, OpenAIBackendSpec):
+    if isinstance(spec, OpenAIBackendSpec | AnthropicBackendSpec):
         return spec.base_url
     return str(type(spec).__struct_config__.tag)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from seekgate.backends.weights import describe_source, download, local_weights
 from seekgate.cli.common import print_json_lines, AdminCallFailed, admin_call, print_table, settings_from_args
-from seekgate.settings import FakeBackendSpec, OpenAIBackendSpec, Settings
+from seekgate.settings import AnthropicBackendSpec, FakeBackendSpec, OpenAIBackendSpec, Settings
 
 __all__ = ["add_parsers", "admin_command", "models_command", "pull_command"]
 
@@ -38,7 +38,7 @@ def _rows(settings: Settings) -> list[dict[str, object]]:
     rows = []
     for alias, spec in settings.models.items():
         backend = settings.backends[spec.backend]
-        remote = isinstance(backend, OpenAIBackendSpec | FakeBackendSpec)
+        remote = isinstance(backend, OpenAIBackendSpec | AnthropicBackendSpec | FakeBackendSpec)
         weights = None if remote else local_weights(spec, settings.server.data_path)
         rows.append(
             {
