@@ -24,6 +24,7 @@ __all__ = [
     "AnthropicSettings",
     "BackendSpec",
     "ConfigError",
+    "ContextSettings",
     "FakeBackendSpec",
     "LlamaCppBackendSpec",
     "MistralrsBackendSpec",
@@ -172,6 +173,24 @@ class AnthropicSettings(_Spec):
     )
 
 
+class ContextSettings(_Spec):
+    """Code-RAG and Doc-RAG: where indexes live, how files are cut, how chunks are embedded."""
+
+    store: Literal["sqlite", "postgres"] = "sqlite"
+    postgres_url: str | None = "env::SEEKGATE_POSTGRES_URL"
+    embedder: Literal["wordllama", "llamacpp", "openai"] = "wordllama"
+    embedding_model: str = ""
+    embedding_url: str = ""
+    embedding_api_key: str | None = None
+    top_k: int = 3
+    max_file_bytes: int = 1_000_000
+    window_lines: int = 200
+    window_overlap: int = 20
+    doc_chunk_tokens: int = 1000
+    default_repo: str = ""
+    index_on_demand: bool = False
+
+
 class AdminSettings(_Spec):
     api_key: str | None = "env::SEEKGATE_ADMIN_KEY"
 
@@ -181,6 +200,7 @@ class Settings(_Spec):
     routing: RoutingSettings = RoutingSettings()
     admin: AdminSettings = AdminSettings()
     anthropic: AnthropicSettings = AnthropicSettings()
+    context: ContextSettings = ContextSettings()
     backends: dict[str, BackendSpec] = msgspec.field(default_factory=dict)
     models: dict[str, ModelSpec] = msgspec.field(default_factory=dict)
     tasks: dict[str, TaskProfile] = msgspec.field(default_factory=dict)
@@ -285,23 +305,19 @@ def _source_of(origin: dict[tuple[str, ...], str], path: tuple[str, ...]) -> str
 def _convert(merged: dict[str, Any], origin: dict[tuple[str, ...], str]) -> Settings:
     """Validate section by section, so that an error can name the table key (msgspec paths
     do not carry dict keys)."""
-    unknown = sorted(set(merged) - {"server", "routing", "admin", "anthropic", "backends", "models", "tasks"})
+    singles = {"server": ServerSettings, "routing": RoutingSettings, "admin": AdminSettings, "anthropic": AnthropicSettings, "context": ContextSettings}
+    allowed = sorted([*singles, "backends", "models", "tasks"])
+    unknown = sorted(set(merged) - set(allowed))
     if unknown:
-        raise ConfigError(
-            f"{_source_of(origin, (unknown[0],))}: unknown section {unknown[0]!r}; "
-            "allowed: admin, anthropic, backends, models, routing, server, tasks"
-        )
-    server = _one(merged.get("server", {}), ServerSettings, ("server",), origin)
-    routing = _one(merged.get("routing", {}), RoutingSettings, ("routing",), origin)
-    admin = _one(merged.get("admin", {}), AdminSettings, ("admin",), origin)
-    anthropic = _one(merged.get("anthropic", {}), AnthropicSettings, ("anthropic",), origin)
+        raise ConfigError(f"{_source_of(origin, (unknown[0],))}: unknown section {unknown[0]!r}; allowed: {', '.join(allowed)}")
+    sections = {name: _one(merged.get(name, {}), kind, (name,), origin) for name, kind in singles.items()}
     tables: dict[str, dict[str, Any]] = {}
     for section, kind in (("backends", BackendSpec), ("models", ModelSpec), ("tasks", TaskProfile)):
         raw = merged.get(section, {})
         if not isinstance(raw, dict):
             raise ConfigError(f"{_source_of(origin, (section,))}: key {section}: must be a table of named entries")
         tables[section] = {name: _one(value, kind, (section, name), origin) for name, value in raw.items()}
-    return Settings(server=server, routing=routing, admin=admin, anthropic=anthropic, backends=tables["backends"], models=tables["models"], tasks=tables["tasks"])
+    return Settings(**sections, backends=tables["backends"], models=tables["models"], tasks=tables["tasks"])
 
 
 def _one(value: Any, kind: Any, at: tuple[str, ...], origin: dict[tuple[str, ...], str]) -> Any:

@@ -1,0 +1,1 @@
+"""Repository-aware context: chunking, embeddings, stores, indexing, retrieval and citations."""

@@ -1,0 +1,1 @@
+"""Index stores: SQLite (the embedded default) and Postgres with pgvector."""
