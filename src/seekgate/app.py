@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -24,6 +25,8 @@ from seekgate.api.reviews import routes as review_routes
 from seekgate.backends.registry import SERVER_TYPES, Registry
 from seekgate.prompts.packs import PackStore, shipped_packs_dir
 from seekgate.reviews.store import ReviewStore
+from seekgate.context.service import ContextService
+from seekgate.context.stage import ContextStage
 from seekgate.core.service import Gateway
 from seekgate.settings import Settings
 
@@ -38,7 +41,8 @@ def create_app(settings: Settings) -> Starlette:
     for problem in packs.problems():
         log.warning("prompt pack skipped: %s", problem)
     reviews = ReviewStore(settings.server.data_path / "seekgate.db")
-    gateway = Gateway(registry, settings, packs, reviews)
+    context = ContextStage(ContextService(settings.context, settings.server.data_path))
+    gateway = Gateway(registry, settings, packs, reviews, context)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -49,6 +53,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await registry.aclose()
             reviews.close()
+            await asyncio.to_thread(context.service.close)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -43,8 +43,9 @@ def hints_from(request: Request) -> Hints:
     """The routing headers every dialect accepts."""
     h = request.headers
     return Hints(
-        task=h.get("x-task-type"), pack=h.get("x-prompt-pack"), risk=h.get("x-risk-level"), model=h.get("x-model-alias"), session=h.get("x-session-id")
-    )
+        task=h.get("x-task-type"), pack=h.get("x-prompt-pack"), risk=h.get("x-risk-level"), model=h.get("x-model-alias"),
+        session=h.get("x-session-id"), context=h.get("x-context-refs"),
+    )  # fmt: skip
 
 T = TypeVar("T")
 _AT = re.compile(r" - at `\$\.?(.*)`$")

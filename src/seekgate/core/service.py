@@ -24,6 +24,7 @@ from seekgate.prompts.packs import PackStore, PromptPack
 from seekgate.reviews.store import Review, ReviewStore
 from seekgate.routing.router import Attempts, Router, estimate_tokens
 from seekgate.routing.sessions import session_key
+from seekgate.context.stage import ContextStage, UsedContext, parse_refs
 from seekgate.routing.tasks import TaskChoice, choose_task
 from seekgate.settings import RISK_LEVELS, Settings
 
@@ -42,6 +43,8 @@ class Hints(msgspec.Struct, frozen=True):
     """X-Model-Alias: pins this request to an alias or `family@version`, over the body's model."""
     session: str | None = None
     """X-Session-Id: keeps a conversation's turns where its prefix is cached."""
+    context: str | None = None
+    """X-Context-Refs: `repo[@commit][,path...]`, the index and files the context comes from."""
 
 
 @dataclass
@@ -56,6 +59,8 @@ class Outcome:
     backend: str | None = None
     """The backend that answered, when the model has replicas."""
     session: str | None = None
+    context: UsedContext | None = None
+    """The retrieved context injected into the request, and later its citations' check."""
 
     @property
     def entry(self) -> ModelEntry:
@@ -80,6 +85,11 @@ class Outcome:
             out["x-seekgate-escalated"] = self.escalated
         if self.session:
             out["x-seekgate-session"] = self.session
+        if self.context is not None:
+            out["x-seekgate-context"] = self.context.header()
+            citations = self.context.citations_header()
+            if citations:
+                out["x-seekgate-citations"] = citations
         return out
 
 
@@ -87,11 +97,15 @@ class OpenStream:
     """A stream whose first chunk has already arrived, so failures before any output surface
     as ordinary errors (a proper HTTP status) instead of an error event inside a 200 stream."""
 
-    def __init__(self, outcome: Outcome, first: Chunk, rest: AsyncIterator[Chunk], on_end: Callable[[], None]) -> None:
+    def __init__(
+        self, outcome: Outcome, first: Chunk, rest: AsyncIterator[Chunk], on_end: Callable[[], None], stage: ContextStage | None = None
+    ) -> None:
         self.outcome = outcome
         self._first: Chunk | None = first
         self._rest = rest
         self._on_end = on_end
+        self._stage = stage
+        self._text: list[str] = []
 
     @property
     def entry(self) -> ModelEntry:
@@ -102,11 +116,18 @@ class OpenStream:
 
     async def __anext__(self) -> Chunk:
         if self._first is not None:
-            first, self._first = self._first, None
-            return first
-        chunk = await anext(self._rest)
+            chunk, self._first = self._first, None
+        else:
+            chunk = await anext(self._rest)
         if chunk.finish_reason is not None:
             self._on_end()
+        used = self.outcome.context
+        if used is not None and self._stage is not None and not used.note:
+            # Citations are checked on the whole answer: the text is kept as it streams by.
+            self._text.append(chunk.text)
+            if chunk.finish_reason is not None:
+                await self._stage.check(used, "".join(self._text))
+                chunk.context = used.metadata()
         return chunk
 
     async def aclose(self) -> None:
@@ -116,14 +137,15 @@ class OpenStream:
 
 
 class Gateway:
-    def __init__(self, registry: Registry, settings: Settings, packs: PackStore, reviews: ReviewStore) -> None:
+    def __init__(self, registry: Registry, settings: Settings, packs: PackStore, reviews: ReviewStore, context: ContextStage | None = None) -> None:
+        self.context = context
         self.registry = registry
         self.settings = settings
         self.packs = packs
         self.reviews = reviews
         self.router = Router(registry, settings.routing)
 
-    def _plan(self, request: Request, hints: Hints) -> tuple[Outcome, Request, list[ModelEntry]]:
+    async def _plan(self, request: Request, hints: Hints) -> tuple[Outcome, Request, list[ModelEntry]]:
         routing = self.settings.routing
         task = choose_task(request, hints.task, self.settings.tasks, routing.default_task, routing.classify)
         risk = None
@@ -148,6 +170,11 @@ class Gateway:
         request = _prepare(request, pack, task.profile.max_tokens)
         attempts = Attempts()
         outcome = Outcome(task, pack, attempts, risk=risk, session=request.session if isinstance(request, ChatRequest) else None)
+        refs = parse_refs(hints.context)
+        if isinstance(request, ChatRequest) and (task.profile.retrieval or refs is not None):
+            if self.context is None:
+                raise errors.Unsupported("this gateway has no context index configured", param="X-Context-Refs")
+            request, outcome.context = await self.context.attach(request, task.profile.retrieval, refs)
         target = task.profile.on_high_risk
         if risk == "high" and target and target != REVIEW:
             outcome.escalated = f"high risk: {target}"
@@ -156,7 +183,7 @@ class Gateway:
 
     async def count_tokens(self, request: Request, hints: Hints = Hints()) -> int:
         """The prompt tokens the first model on the route would see (its pack included)."""
-        outcome, request, candidates = self._plan(request, hints)
+        outcome, request, candidates = await self._plan(request, hints)
         for entry in candidates:
             count = getattr(entry.backend, "count_tokens", None)
             if count is not None:
@@ -174,10 +201,13 @@ class Gateway:
         return task.profile.on_high_risk == REVIEW
 
     async def chat(self, request: Request, hints: Hints = Hints()) -> tuple[Outcome, ChatResponse]:
-        outcome, request, candidates = self._plan(request, hints)
+        outcome, request, candidates = await self._plan(request, hints)
         answer = await self.router.chat(candidates, request, outcome.attempts, lambda e, r: e.backend.chat(r))
         self.router.slo.record(outcome.entry.alias, outcome.task.name, (time.perf_counter() - outcome.attempts.served_since) * 1000)
         outcome.backend = answer.backend
+        if outcome.context is not None and self.context is not None and not outcome.context.note:
+            await self.context.check(outcome.context, answer.text)
+            answer.context = outcome.context.metadata()
         profile = outcome.task.profile
         if outcome.risk == "high" and profile.on_high_risk == REVIEW:
             outcome.review = await self.reviews.submit(
@@ -194,7 +224,7 @@ class Gateway:
         return outcome, answer
 
     async def stream(self, request: Request, hints: Hints = Hints()) -> OpenStream:
-        outcome, request, candidates = self._plan(request, hints)
+        outcome, request, candidates = await self._plan(request, hints)
         first, rest = await self.router.open_stream(candidates, request, outcome.attempts)
         started = outcome.attempts.served_since
         ttft = (time.perf_counter() - started) * 1000
@@ -203,9 +233,7 @@ class Gateway:
         def on_end() -> None:
             self.router.slo.record(outcome.entry.alias, outcome.task.name, (time.perf_counter() - started) * 1000, ttft)
 
-        if first.finish_reason is not None:
-            on_end()
-        return OpenStream(outcome, first, rest, on_end)
+        return OpenStream(outcome, first, rest, on_end, self.context)
 
 
 def verify(request: Request, answer: ChatResponse) -> str | None:

@@ -155,6 +155,8 @@ class ChatResponse(msgspec.Struct):
     """Which configured backend answered, when a model has several (replicas)."""
     stop_sequence: str | None = None
     """The stop string that ended the answer, when the backend knows it."""
+    context: dict[str, Any] | None = None
+    """The retrieved context and its citations' check, when the request had context."""
 
 
 class ToolCallDelta(msgspec.Struct, frozen=True):
@@ -177,3 +179,5 @@ class Chunk(msgspec.Struct):
     """On a stream's first chunk: which configured backend answered, when a model has several."""
     stop_sequence: str | None = None
     """On the last chunk: the stop string that ended the answer, when the backend knows it."""
+    context: dict[str, Any] | None = None
+    """On the last chunk: the retrieved context and its citations' check, when there was context."""

@@ -166,6 +166,7 @@ def chat_response(rid: str, alias: str, resp: core.ChatResponse) -> bytes:
             "model": alias,
             "choices": [{"index": 0, "message": message, "finish_reason": _finish(resp.finish_reason), "logprobs": None}],
             "usage": usage(resp.usage),
+            **({"seekgate": {"context": resp.context}} if resp.context is not None else {}),
         }
     )
 
@@ -192,6 +193,7 @@ def chat_chunk(rid: str, created: int, alias: str, chunk: core.Chunk | None, *, 
             "created": created,
             "model": alias,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            **({"seekgate": {"context": chunk.context}} if chunk is not None and chunk.context is not None else {}),
         }
     )
 
