@@ -13,9 +13,41 @@ from typing import Protocol
 
 import numpy as np
 
+from seekgate import errors
 from seekgate.context.types import Chunk, Kind, Snapshot, StoredChunk
 
-__all__ = ["Store"]
+__all__ = ["CHUNK_COLUMNS", "Store", "pick_snapshot", "query_terms", "stored_chunk"]
+
+CHUNK_COLUMNS = "id, blob, path, language, kind, start_line, end_line, symbol, parent, text"
+_MAX_TERMS = 48
+
+
+def query_terms(query: str) -> list[str]:
+    """The distinct terms of a full-text query, in order, at most 48."""
+    return list(dict.fromkeys(t for t in query.split() if t))[:_MAX_TERMS]
+
+
+def pick_snapshot(known: list[Snapshot], repo: str, commit: str | None) -> Snapshot | None:
+    """From a repository's snapshots (newest first): the newest, an exact commit, or the one
+    commit a prefix of at least 4 characters names."""
+    if commit is None:
+        return known[0] if known else None
+    exact = [s for s in known if s.commit == commit]
+    if exact:
+        return exact[0]
+    if len(commit) < 4:
+        raise errors.InvalidRequest(f"commit {commit!r} is too short; give at least 4 characters")
+    matches = [s for s in known if s.commit.startswith(commit)]
+    if len(matches) > 1:
+        raise errors.InvalidRequest(f"commit {commit!r} is ambiguous in {repo}: {', '.join(s.commit[:12] for s in matches)}")
+    return matches[0] if matches else None
+
+
+def stored_chunk(row: Sequence[object]) -> StoredChunk:
+    """A StoredChunk from a row of CHUNK_COLUMNS."""
+    i, blob, path, language, kind, start, end, symbol, parent, text = row
+    chunk = Chunk(path=path, language=language, kind=kind, start_line=start, end_line=end, symbol=symbol, text=text, parent=parent)  # type: ignore[arg-type]
+    return StoredChunk(id=i, blob=blob, chunk=chunk)  # type: ignore[arg-type]
 
 
 class Store(Protocol):

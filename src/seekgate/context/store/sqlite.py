@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from seekgate import errors
+from seekgate.context.store.base import CHUNK_COLUMNS, pick_snapshot, query_terms, stored_chunk
 from seekgate.context.types import Chunk, Kind, Snapshot, StoredChunk
 
 __all__ = ["SqliteStore", "fts_query"]
@@ -43,14 +44,11 @@ CREATE TABLE IF NOT EXISTS snapshot_files (
 );
 CREATE INDEX IF NOT EXISTS snapshot_files_blob ON snapshot_files(repo, commit_id, blob);
 """
-_MAX_TERMS = 48
-_CHUNK_COLUMNS = "id, blob, path, language, kind, start_line, end_line, symbol, parent, text"
 
 
 def fts_query(terms: str) -> str:
     """An OR of the distinct terms, each quoted: no user text can reach FTS5's query syntax."""
-    seen = dict.fromkeys(t for t in terms.split() if t)
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in list(seen)[:_MAX_TERMS])
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in query_terms(terms))
 
 
 class SqliteStore:
@@ -67,12 +65,12 @@ class SqliteStore:
             meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
             if not meta:
                 self._db.executemany("INSERT INTO meta VALUES (?, ?)", [("dim", str(dim)), ("embedder", embedder)])
-            elif int(meta["dim"]) != dim:
-                self._db.close()
-                raise errors.InvalidRequest(
-                    f"the index at {path} holds {meta['dim']}-dimension vectors from embedder {meta.get('embedder')!r}; "
-                    f"the configured embedder {embedder!r} makes {dim}: use that embedder, or another data_dir"
-                )
+        if meta and int(meta["dim"]) != dim:
+            self._db.close()
+            raise errors.InvalidRequest(
+                f"the index at {path} holds {meta['dim']}-dimension vectors from embedder {meta.get('embedder')!r}; "
+                f"the configured embedder {embedder!r} makes {dim}: use that embedder, or another data_dir"
+            )
         self._matrices: dict[tuple[str, str, str | None], tuple[np.ndarray, np.ndarray]] = {}
 
     # -- writing -------------------------------------------------------------------------------
@@ -145,18 +143,7 @@ class SqliteStore:
         return [Snapshot(repo=r[0], commit=r[1], created=r[2], files=r[3], root=r[4]) for r in rows]
 
     def snapshot(self, repo: str, commit: str | None) -> Snapshot | None:
-        known = self.snapshots(repo)
-        if commit is None:
-            return known[0] if known else None
-        exact = [s for s in known if s.commit == commit]
-        if exact:
-            return exact[0]
-        if len(commit) < 4:
-            raise errors.InvalidRequest(f"commit {commit!r} is too short; give at least 4 characters")
-        matches = [s for s in known if s.commit.startswith(commit)]
-        if len(matches) > 1:
-            raise errors.InvalidRequest(f"commit {commit!r} is ambiguous in {repo}: {', '.join(s.commit[:12] for s in matches)}")
-        return matches[0] if matches else None
+        return pick_snapshot(self.snapshots(repo), repo, commit)
 
     def files(self, repo: str, commit: str) -> dict[str, str]:
         with self._lock:
@@ -212,24 +199,19 @@ class SqliteStore:
         if not ids:
             return []
         with self._lock:
-            rows = self._db.execute(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({','.join('?' * len(ids))})", list(ids)).fetchall()
-        found = {r[0]: _stored(r) for r in rows}
+            rows = self._db.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id IN ({','.join('?' * len(ids))})", list(ids)).fetchall()
+        found = {r[0]: stored_chunk(r) for r in rows}
         return [found[i] for i in ids if i in found]
 
     def file_chunks(self, repo: str, commit: str, path: str) -> list[StoredChunk]:
         sql = (
-            f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE blob = "
+            f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE blob = "
             "(SELECT blob FROM snapshot_files WHERE repo = ? AND commit_id = ? AND path = ?) ORDER BY start_line, id"
         )
         with self._lock:
-            return [_stored(r) for r in self._db.execute(sql, (repo, commit, path))]
+            return [stored_chunk(r) for r in self._db.execute(sql, (repo, commit, path))]
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-
-def _stored(row: tuple[object, ...]) -> StoredChunk:
-    i, blob, path, language, kind, start, end, symbol, parent, text = row
-    chunk = Chunk(path=path, language=language, kind=kind, start_line=start, end_line=end, symbol=symbol, text=text, parent=parent)  # type: ignore[arg-type]
-    return StoredChunk(id=i, blob=blob, chunk=chunk)  # type: ignore[arg-type]
