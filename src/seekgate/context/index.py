@@ -19,7 +19,7 @@ from seekgate.context.chunking import ChunkOptions, chunk_file
 from seekgate.context.embed import Embedder
 from seekgate.context.files import SourceFile, list_tree
 from seekgate.context.store.base import Store
-from seekgate.context.terms import code_terms
+from seekgate.context.terms import code_terms, plain_words
 from seekgate.context.types import Chunk
 
 __all__ = ["IndexReport", "Indexer", "embedding_text"]
@@ -51,14 +51,18 @@ class IndexReport:
 
 
 def embedding_text(chunk: Chunk) -> str:
-    """What the embedder sees of a chunk: where it is and what it is called, then its text."""
-    head = f"{chunk.path} {chunk.symbol}".strip()
-    return f"{head}\n{chunk.text}"[:_EMBED_CHARS]
+    """What the embedder sees of a chunk: its name, where it is, then its words. Code goes in as
+    the words its identifiers are made of: a description of behaviour ("retry a failed upload")
+    shares words with `retry_failed_upload`, not with its punctuation and keywords. Prose goes
+    in as it is."""
+    if chunk.kind == "doc":
+        return f"{chunk.symbol}\n{chunk.text}"[:_EMBED_CHARS]
+    return f"{plain_words(chunk.symbol)} {plain_words(chunk.path + ' ' + chunk.symbol)}\n{plain_words(chunk.text)}"[:_EMBED_CHARS]
 
 
-def full_text(chunk: Chunk) -> str:
-    """What full-text search sees: the path and symbol count as evidence too."""
-    return code_terms(f"{chunk.path} {chunk.symbol} {chunk.symbol} {chunk.text}")
+def full_text(chunk: Chunk) -> tuple[str, str]:
+    """What full-text search sees: the chunk's names (path and symbol, weighted up) and its body."""
+    return code_terms(f"{chunk.path} {chunk.symbol}"), code_terms(chunk.text)
 
 
 class Indexer:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["code_terms", "split_identifier"]
+__all__ = ["code_terms", "plain_words", "split_identifier"]
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+")
 _PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -19,6 +19,21 @@ _STOP = frozenset(
     "a an and are as at be by do does for from has have how i if in into is it its of on or that the this to was "
     "what when where which who why will with".split()
 )
+
+
+# Keywords and names every language repeats: they say nothing about what a piece of code does.
+_KEYWORDS = frozenset(
+    "def return self cls import from class if else elif for while in not and or is none true false pass raise try except "
+    "finally with as lambda yield async await const let var function new this public private protected static void int "
+    "str bool float char long unsigned struct enum interface extends implements package func fn pub mut impl use mod "
+    "match case switch break continue default null nil undefined throw throws catch typeof instanceof".split()
+)
+
+
+def plain_words(text: str) -> str:
+    """Code as the words it is made of, for an embedding model: identifiers split and
+    lower-cased, keywords and one-letter names dropped (`def parse_url(s):` -> "parse url")."""
+    return " ".join(p for w in _WORD.findall(text) for p in split_identifier(w) if len(p) > 1 and p not in _KEYWORDS)
 
 
 def split_identifier(word: str) -> list[str]:

@@ -54,7 +54,8 @@ def _vec(*xs: float) -> np.ndarray:
 
 
 def _add(store: Store, blob: str, lines: int, chunks: list[Chunk], vectors: list[np.ndarray] | None) -> None:
-    store.add_blob(blob, lines, chunks, [code_terms(f"{c.path} {c.symbol} {c.text}") for c in chunks], None if vectors is None else np.vstack(vectors))
+    terms = [(code_terms(f"{c.path} {c.symbol}"), code_terms(c.text)) for c in chunks]
+    store.add_blob(blob, lines, chunks, terms, None if vectors is None else np.vstack(vectors))
 
 
 def _seed(store: Store) -> None:

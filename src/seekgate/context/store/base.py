@@ -16,9 +16,12 @@ import numpy as np
 from seekgate import errors
 from seekgate.context.types import Chunk, Kind, Snapshot, StoredChunk
 
-__all__ = ["CHUNK_COLUMNS", "Store", "pick_snapshot", "query_terms", "stored_chunk"]
+__all__ = ["CHUNK_COLUMNS", "NAME_WEIGHT", "Store", "pick_snapshot", "query_terms", "stored_chunk"]
 
 CHUNK_COLUMNS = "id, blob, path, language, kind, start_line, end_line, symbol, parent, text"
+NAME_WEIGHT = 4.0
+"""A query word in a chunk's path or symbol counts this many times one in its body (BM25F):
+a function's name says what it does more surely than any word inside it."""
 _MAX_TERMS = 48
 
 
@@ -59,9 +62,10 @@ class Store(Protocol):
     def has_blobs(self, blobs: Iterable[str]) -> set[str]:
         """Which of these blobs are already chunked (so indexing can skip them)."""
 
-    def add_blob(self, blob: str, lines: int, chunks: Sequence[Chunk], terms: Sequence[str], vectors: np.ndarray | None) -> None:
+    def add_blob(self, blob: str, lines: int, chunks: Sequence[Chunk], terms: Sequence[tuple[str, str]], vectors: np.ndarray | None) -> None:
         """Keep one file version (`lines` long) and its chunks. `terms[i]` is the full-text form of
-        chunk i (code-aware tokens: identifiers split into their parts); `vectors` is
+        chunk i in code-aware tokens (identifiers split into their parts): its names (path and
+        symbol), which rank `NAME_WEIGHT` times a match in its body, and its body. `vectors` is
         (len(chunks), dim) float32, unit length, or None when embeddings come later (`set_vectors`)."""
 
     def set_snapshot(self, repo: str, commit: str, files: Mapping[str, str], root: str = "") -> Snapshot:

@@ -3,7 +3,7 @@ for one machine's memory.
 
 The same tables as the SQLite store. Full text is a `tsvector` over the chunks' code-aware
 terms (the `simple` configuration: the terms are already split and stemmed) with a GIN index,
-ranked by ts_rank_cd, Postgres's cover-density ranking (it has no BM25; retrieval fuses ranks,
+names weighted A and bodies D, ranked by ts_rank_cd, Postgres's cover-density ranking (it has no BM25; retrieval fuses ranks,
 not scores, so the lists still combine). Vectors are a `vector(dim)` column with an HNSW index
 for cosine distance; a search restricted to one snapshot filters the nearest candidates by the
 snapshot's blobs (iterative index scans keep the filtered result complete).
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from seekgate import errors
-from seekgate.context.store.base import CHUNK_COLUMNS, pick_snapshot, query_terms, stored_chunk
+from seekgate.context.store.base import CHUNK_COLUMNS, NAME_WEIGHT, pick_snapshot, query_terms, stored_chunk
 from seekgate.context.types import Chunk, Kind, Snapshot, StoredChunk
 
 __all__ = ["PostgresStore"]
@@ -81,7 +81,7 @@ class PostgresStore:
             rows = self._db.execute("SELECT blob FROM seekgate_blobs WHERE blob = ANY(%s)", (list(blobs),)).fetchall()
         return {r[0] for r in rows}
 
-    def add_blob(self, blob: str, lines: int, chunks: Sequence[Chunk], terms: Sequence[str], vectors: np.ndarray | None) -> None:
+    def add_blob(self, blob: str, lines: int, chunks: Sequence[Chunk], terms: Sequence[tuple[str, str]], vectors: np.ndarray | None) -> None:
         with self._lock, self._db.transaction():
             inserted = self._db.execute("INSERT INTO seekgate_blobs VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING blob", (blob, lines))
             if inserted.fetchone() is None:
@@ -89,9 +89,10 @@ class PostgresStore:
             with self._db.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO seekgate_chunks (blob, path, language, kind, start_line, end_line, symbol, parent, text, terms, embedding) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, to_tsvector('simple', %s), %s)",
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "setweight(to_tsvector('simple', %s), 'A') || setweight(to_tsvector('simple', %s), 'D'), %s)",
                     [
-                        (blob, c.path, c.language, c.kind, c.start_line, c.end_line, c.symbol, c.parent, c.text.replace("\0", ""), t,
+                        (blob, c.path, c.language, c.kind, c.start_line, c.end_line, c.symbol, c.parent, c.text.replace("\0", ""), *t,
                          None if vectors is None else np.asarray(vectors[i], dtype=np.float32))
                         for i, (c, t) in enumerate(zip(chunks, terms))
                     ],
@@ -161,7 +162,7 @@ class PostgresStore:
             return []
         tsquery = " | ".join(f"'{t}'" for t in terms)
         sql = (
-            "SELECT c.id, ts_rank_cd(c.terms, q) AS rank FROM seekgate_chunks c, to_tsquery('simple', %s) q "
+            f"SELECT c.id, ts_rank_cd('{{{1 / NAME_WEIGHT}, 0, 0, 1}}', c.terms, q) AS rank FROM seekgate_chunks c, to_tsquery('simple', %s) q "
             "WHERE c.terms @@ q AND c.blob IN (SELECT blob FROM seekgate_snapshot_files WHERE repo = %s AND commit_id = %s)"
             + (" AND c.kind = %s" if kind else "")
             + " ORDER BY rank DESC, c.id LIMIT %s"

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from seekgate import errors
-from seekgate.context.store.base import CHUNK_COLUMNS, pick_snapshot, query_terms, stored_chunk
+from seekgate.context.store.base import CHUNK_COLUMNS, NAME_WEIGHT, pick_snapshot, query_terms, stored_chunk
 from seekgate.context.types import Chunk, Kind, Snapshot, StoredChunk
 
 __all__ = ["SqliteStore", "fts_query"]
@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     end_line INTEGER NOT NULL, symbol TEXT NOT NULL, parent TEXT NOT NULL, text TEXT NOT NULL, vector BLOB
 );
 CREATE INDEX IF NOT EXISTS chunks_blob ON chunks(blob);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(terms, tokenize = 'unicode61');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(names, terms, tokenize = 'unicode61');
 CREATE TABLE IF NOT EXISTS snapshots (
     repo TEXT NOT NULL, commit_id TEXT NOT NULL, created REAL NOT NULL, root TEXT NOT NULL, files INTEGER NOT NULL,
     PRIMARY KEY (repo, commit_id)
@@ -85,7 +85,7 @@ class SqliteStore:
                 found.update(r[0] for r in rows)
         return found
 
-    def add_blob(self, blob: str, lines: int, chunks: Sequence[Chunk], terms: Sequence[str], vectors: np.ndarray | None) -> None:
+    def add_blob(self, blob: str, lines: int, chunks: Sequence[Chunk], terms: Sequence[tuple[str, str]], vectors: np.ndarray | None) -> None:
         with self._lock, self._db:
             self._db.execute("BEGIN")
             if self._db.execute("SELECT 1 FROM blobs WHERE blob = ?", (blob,)).fetchone():
@@ -97,7 +97,7 @@ class SqliteStore:
                     "INSERT INTO chunks (blob, path, language, kind, start_line, end_line, symbol, parent, text, vector) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (blob, c.path, c.language, c.kind, c.start_line, c.end_line, c.symbol, c.parent, c.text, vector),
                 )
-                self._db.execute("INSERT INTO chunks_fts (rowid, terms) VALUES (?, ?)", (cur.lastrowid, t))
+                self._db.execute("INSERT INTO chunks_fts (rowid, names, terms) VALUES (?, ?, ?)", (cur.lastrowid, *t))
             self._matrices.clear()
 
     def set_snapshot(self, repo: str, commit: str, files: Mapping[str, str], root: str = "") -> Snapshot:
@@ -163,7 +163,7 @@ class SqliteStore:
         if not match:
             return []
         sql = (
-            "SELECT c.id, bm25(chunks_fts) AS rank FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid "
+            f"SELECT c.id, bm25(chunks_fts, {NAME_WEIGHT}, 1.0) AS rank FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid "
             "WHERE chunks_fts MATCH ? AND c.blob IN (SELECT blob FROM snapshot_files WHERE repo = ? AND commit_id = ?)"
             + (" AND c.kind = ?" if kind else "")
             + " ORDER BY rank LIMIT ?"
