@@ -29,6 +29,7 @@ class _Para:
     first: int  # 1-based lines, inclusive
     last: int
     text: str
+    is_heading: bool = False
 
 
 def tokens(text: str) -> int:
@@ -97,8 +98,8 @@ def _sections(lines: list[str], heads: list[tuple[int, int, str, int]]) -> list[
         end = heads[n + 1][0] if n + 1 < len(heads) else len(lines)
         body = _split_paragraphs(lines, row + span, end, path)
         heading_text = "\n".join(lines[row : row + span])
-        if body and body[0].first <= row + span + 1:
-            body[0] = _Para(path, row + 1, body[0].last, heading_text + "\n" + body[0].text)
+        if body:  # a heading always travels with the paragraph after it
+            body[0] = _Para(path, row + 1, body[0].last, heading_text + "\n\n" + body[0].text)
         else:
             body.insert(0, _Para(path, row + 1, row + span, heading_text))
         out += body
@@ -199,7 +200,7 @@ class _HtmlText(HTMLParser):
                 self._stack.pop()
             self._stack.append((level, title))
             line = self.getpos()[0]
-            self.paras.append(_Para(self.path, line, line, title))
+            self.paras.append(_Para(self.path, line, line, title, is_heading=True))
             self._heading = None
             self._break()
         elif tag in self.BLOCKS:
@@ -232,7 +233,13 @@ def _html(text: str) -> list[_Para]:
     parser = _HtmlText()
     parser.feed(text)
     parser.close()
-    return parser.paras
+    out: list[_Para] = []
+    for para in parser.paras:  # a heading travels with the paragraph after it
+        if out and out[-1].is_heading and out[-1].heading == para.heading:
+            out[-1] = _Para(para.heading, out[-1].first, para.last, out[-1].text + "\n\n" + para.text)
+        else:
+            out.append(para)
+    return out
 
 
 def _pdf(data: bytes) -> list[_Para]:
