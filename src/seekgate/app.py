@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from seekgate import errors
 from seekgate.api.openai.routes import openai_error_response
+from seekgate.api.openai.embeddings import routes as embedding_routes
 from seekgate.api.openai.routes import routes as openai_routes
 from seekgate.api.openapi import DOCS_HTML, openapi_document
 from seekgate.api.admin import model_routes
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             *openai_routes(gateway, settings.server.max_body_bytes),
+            *embedding_routes(context.service, settings.server.max_body_bytes),
             *anthropic_routes(gateway, settings.anthropic, settings.server.max_body_bytes),
             *prompt_routes(packs),
             *model_routes(registry, settings.admin, settings.server.max_body_bytes),

@@ -16,8 +16,8 @@ _ERROR = {"description": "Error in OpenAI's format: {\"error\": {message, type, 
 
 
 def openapi_document() -> dict[str, Any]:
-    (chat, completion), components = msgspec.json.schema_components(
-        [wire.ChatCompletionRequest, wire.CompletionRequest], ref_template="#/components/schemas/{name}"
+    (chat, completion, embeddings), components = msgspec.json.schema_components(
+        [wire.ChatCompletionRequest, wire.CompletionRequest, wire.EmbeddingsRequest], ref_template="#/components/schemas/{name}"
     )
 
     def post(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +41,7 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/v1/chat/completions": post("OpenAI Chat Completions", chat),
             "/v1/completions": post("OpenAI text completion; fill-in-the-middle with `suffix`", completion),
+            "/v1/embeddings": post("Embeddings from the context layer's embedder (float or base64)", embeddings),
             "/v1/models": get("Configured model aliases, their backends and readiness"),
             "/healthz": get("The process is up"),
             "/readyz": {

@@ -13,6 +13,7 @@ from msgspec import Meta
 
 __all__ = [
     "ChatCompletionRequest",
+    "EmbeddingsRequest",
     "CompletionRequest",
     "ContentPart",
     "ImageURL",
@@ -149,4 +150,15 @@ class CompletionRequest(_Wire):
     presence_penalty: Penalty | None = None
     echo: bool | None = None
     logprobs: int | None = None
+    user: str | None = None
+
+
+class EmbeddingsRequest(_Wire, kw_only=True):
+    """POST /v1/embeddings. Token-id inputs are refused: the embedder has its own tokenizer."""
+
+    input: str | list[str | int | list[int]]
+    """A string or a list of strings (token-id lists decode too, to be refused by name)."""
+    model: str | None = None
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: PositiveInt | None = None
     user: str | None = None
