@@ -93,6 +93,7 @@ class OpenAIBackendSpec(_BackendBase, tag="openai"):
     connect_timeout: float = 5.0
     read_timeout: float = 300.0
     max_connections: int = 256
+    tool_mode: Literal["native", "grammar", "json_schema"] = "native"
 
 
 class AnthropicBackendSpec(_BackendBase, tag="anthropic"):

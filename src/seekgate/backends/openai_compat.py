@@ -30,6 +30,9 @@ from seekgate.core.types import (
     Usage,
 )
 from seekgate.settings import OpenAIBackendSpec, resolve_secret
+from seekgate.tools.emulate import call_schema, parse_answer, prompt_messages, uses_tools
+from seekgate.tools.emulate import grammar as tool_grammar
+from seekgate.tools.stream import ToolCallStream
 
 __all__ = ["OpenAICompatBackend", "open_session"]
 
@@ -127,6 +130,15 @@ class OpenAICompatBackend:
         if s.stop:
             body["stop"] = list(s.stop)
         if isinstance(request, ChatRequest):
+            if self._emulates(request):
+                # The server's model has no tool use: describe the tools and constrain the answer.
+                body["messages"] = prompt_messages(request)
+                if self._spec.tool_mode == "grammar":
+                    body["grammar"] = tool_grammar(request)
+                else:
+                    schema = call_schema(request, envelope=True)
+                    body["response_format"] = {"type": "json_schema", "json_schema": {"name": "tool_call", "schema": schema, "strict": True}}
+                return "chat/completions", body
             body["messages"] = [_message(m) for m in request.messages]
             if request.response_format is not None and request.response_format.type != "text":
                 body["response_format"] = _response_format(request)
@@ -145,6 +157,9 @@ class OpenAICompatBackend:
         if request.suffix is not None:
             body["suffix"] = request.suffix
         return "completions", body
+
+    def _emulates(self, request: Request) -> bool:
+        return self._spec.tool_mode != "native" and uses_tools(request)
 
     async def chat(self, request: Request) -> ChatResponse:
         path, body = self._payload(request, stream=False)
@@ -167,19 +182,20 @@ class OpenAICompatBackend:
             ToolCall(id=c.id or f"call_{i}", name=c.function.name or "", arguments=c.function.arguments or "")
             for i, c in enumerate(message.tool_calls or ())
         )
-        return ChatResponse(
-            model=request.model,
-            text=message.content if message.content is not None else (choice.text or ""),
-            finish_reason=_FINISH.get(choice.finish_reason or "stop", FinishReason.STOP),
-            usage=_usage(parsed.usage),
-            tool_calls=calls,
-        )
+        text = message.content if message.content is not None else (choice.text or "")
+        finish = _FINISH.get(choice.finish_reason or "stop", FinishReason.STOP)
+        if self._emulates(request):
+            text, emulated = parse_answer(text)
+            if emulated:
+                calls, finish = emulated, FinishReason.TOOL_CALLS
+        return ChatResponse(model=request.model, text=text, finish_reason=finish, usage=_usage(parsed.usage), tool_calls=calls)
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
         path, body = self._payload(request, stream=True)
         finish: FinishReason | None = None
         usage: Usage | None = None
         pieces = 0
+        emulated = ToolCallStream() if self._emulates(request) else None
         try:
             async with self._session.post(path, data=_encode(body)) as resp:
                 if resp.status >= 400:
@@ -204,6 +220,9 @@ class OpenAICompatBackend:
                     )
                     if choice.finish_reason:
                         finish = _FINISH.get(choice.finish_reason, FinishReason.STOP)
+                    if emulated is not None and text:
+                        text, deltas = emulated.feed(text)
+                        calls = tuple(deltas)
                     if text or calls:
                         pieces += 1
                         yield Chunk(text=text, tool_calls=calls)
@@ -211,6 +230,8 @@ class OpenAICompatBackend:
             raise transport_error(self.name, self._spec.base_url, exc) from None
         if finish is None:
             raise errors.UpstreamError(f"backend {self.name} ended the stream before the answer finished")
+        if emulated is not None and emulated.mode == "calls" and finish is FinishReason.STOP:
+            finish = FinishReason.TOOL_CALLS
         # Servers that ignore stream_options send no usage; they stream one token per chunk
         # (llama.cpp, vLLM, Ollama), so the chunk count is the completion token count.
         yield Chunk(finish_reason=finish, usage=usage or Usage(output_tokens=pieces))

@@ -4,6 +4,14 @@ is always valid JSON that matches its tool's input schema.
 
 A call is `{"name": "<tool>", "arguments": {...}}`; several (parallel) calls are a JSON array of
 them. With tool_choice auto the grammar also allows prose, which must not start with `{` or `[`.
+
+Servers that take a JSON schema rather than a grammar (vLLM, Ollama, mistralrs: `response_format`
+json_schema) cannot say "a call or free prose"; for tool_choice auto they get a schema whose other
+branch is an envelope, `{"content": "<prose>"}`, which `ToolCallStream` unwraps as it streams.
+
+`prompt_messages` gives the template-ready turns both kinds of backend send: the tools described
+in a system message, tool results as user turns and earlier calls as JSON text (the chat templates
+of models without tool use have no tool role and no slot for calls).
 """
 
 from __future__ import annotations
@@ -12,12 +20,25 @@ import json
 import os
 from typing import Any
 
+import msgspec
 
 from seekgate import errors
-from seekgate.core.types import ChatRequest, ToolCall, ToolSpec
-from seekgate.tools.grammar import schema_to_gbnf
+from seekgate.core.types import ChatRequest, ImagePart, Message, Request, Role, ToolCall, ToolSpec
+from seekgate.tools.grammar import schema_to_gbnf, tighten
 
-__all__ = ["grammar", "new_call_id", "parse_calls", "tool_prompt"]
+__all__ = ["ENVELOPE", "call_schema", "grammar", "new_call_id", "parse_answer", "parse_calls", "prompt_messages", "tool_prompt", "uses_tools"]
+
+ENVELOPE: dict[str, Any] = {
+    "type": "object",
+    "properties": {"content": {"type": "string"}},
+    "required": ["content"],
+    "additionalProperties": False,
+}
+"""Prose, for servers constrained by a JSON schema when tool_choice is auto."""
+
+
+def uses_tools(request: Request) -> bool:
+    return isinstance(request, ChatRequest) and bool(request.tools) and request.tool_choice.mode != "none"
 
 
 def _selected(request: ChatRequest) -> tuple[ToolSpec, ...]:
@@ -51,8 +72,9 @@ def tool_prompt(request: ChatRequest) -> str:
     return "\n".join(lines)
 
 
-def grammar(request: ChatRequest) -> str:
-    """GBNF that admits exactly the valid calls (and prose, when tool_choice is auto)."""
+def call_schema(request: ChatRequest, *, envelope: bool = False) -> dict[str, Any]:
+    """The JSON schema of a valid answer: a call (or, when parallel calls are allowed, one call
+    or an array of them); with `envelope`, for tool_choice auto, also `{"content": prose}`."""
     calls = [
         {
             "type": "object",
@@ -64,14 +86,71 @@ def grammar(request: ChatRequest) -> str:
     ]
     one: dict[str, Any] = calls[0] if len(calls) == 1 else {"anyOf": calls}
     schema = {"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]} if request.parallel_tool_calls else one
-    rules = schema_to_gbnf(schema, param="tools").replace("root ::=", "call ::=", 1)
+    if envelope and request.tool_choice.mode not in ("required", "tool"):
+        schema = {"anyOf": [schema, ENVELOPE]}
+    return tighten(schema)
+
+
+def grammar(request: ChatRequest) -> str:
+    """GBNF that admits exactly the valid calls (and prose, when tool_choice is auto)."""
+    rules = schema_to_gbnf(call_schema(request), param="tools").replace("root ::=", "call ::=", 1)
     if request.tool_choice.mode in ("required", "tool"):
         return rules + "\nroot ::= call\n"
     return rules + "\nroot ::= call | prose\nprose ::= [^{\\[ \\t\\n] [^\\x00]*\n"
 
 
+def prompt_messages(request: ChatRequest) -> list[dict[str, str]]:
+    """Role/content turns for a model without tool use: one system message first (the tools
+    described in it, when the request uses them), tool results as user turns, calls as JSON."""
+    messages = [_plain_turn(m) for m in request.messages]
+    if uses_tools(request):
+        at = next((i for i, m in enumerate(messages) if m["role"] != "system"), len(messages))
+        messages.insert(at, {"role": "system", "content": tool_prompt(request)})
+    # Many chat templates take one system message at most: join the leading ones.
+    lead = next((i for i, m in enumerate(messages) if m["role"] != "system"), len(messages))
+    if lead > 1:
+        messages = [{"role": "system", "content": "\n\n".join(m["content"] for m in messages[:lead])}, *messages[lead:]]
+    return messages
+
+
+def _plain_turn(message: Message) -> dict[str, str]:
+    if any(isinstance(p, ImagePart) for p in message.content):
+        raise errors.Unsupported("this model cannot see images; send text only or route to a vision model", param="messages")
+    content = message.text
+    if message.role is Role.TOOL:
+        return {"role": "user", "content": f"Result of tool call {message.tool_call_id}:\n{content}"}
+    if message.tool_calls:
+        calls = [{"name": c.name, "arguments": _arguments(c.arguments)} for c in message.tool_calls]
+        content = (content + "\n" if content else "") + msgspec.json.encode(calls).decode()
+    return {"role": message.role.value, "content": content}
+
+
+def _arguments(text: str) -> Any:
+    try:
+        return json.loads(text or "{}")
+    except ValueError:
+        return text
+
+
 def new_call_id() -> str:
     return "call_" + os.urandom(12).hex()
+
+
+def parse_answer(text: str) -> tuple[str, tuple[ToolCall, ...] | None]:
+    """A constrained answer as (prose, calls): the calls when it is calls, the prose (unwrapped
+    from its envelope, if any) when it is not."""
+    calls = parse_calls(text)
+    if calls:
+        return "", calls
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except ValueError:
+            return text, None
+        if isinstance(data, dict) and set(data) == {"content"} and isinstance(data["content"], str):
+            return data["content"], None
+    return text, None
 
 
 def parse_calls(text: str) -> tuple[ToolCall, ...] | None:

@@ -16,7 +16,7 @@ from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from seekgate import errors
 
-__all__ = ["RANGE_AS_ENUM", "schema_to_gbnf"]
+__all__ = ["RANGE_AS_ENUM", "schema_to_gbnf", "tighten"]
 
 RANGE_AS_ENUM = 1000
 _LOOSE_CHAR = r'char ::= [^"\\] |'
@@ -25,19 +25,21 @@ _STRICT_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] |'
 
 def schema_to_gbnf(schema: dict[str, Any], *, param: str) -> str:
     try:
-        rules = json_schema_to_gbnf(json.dumps(_tighten(schema)))
+        rules = json_schema_to_gbnf(json.dumps(tighten(schema)))
     # The converter reports unresolvable $refs with assert, hence AssertionError here.
     except (ValueError, KeyError, TypeError, NotImplementedError, AssertionError, RecursionError) as exc:
         raise errors.InvalidRequest(f"the JSON schema cannot be enforced: {exc}", param=param) from None
     return rules.replace(_LOOSE_CHAR, _STRICT_CHAR)
 
 
-def _tighten(node: Any) -> Any:
+def tighten(node: Any) -> Any:
+    """The schema with bounded integer ranges as enums: converters that ignore minimum/maximum
+    (llama-cpp-python's, some servers') all enforce enums."""
     if isinstance(node, list):
-        return [_tighten(n) for n in node]
+        return [tighten(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _tighten(v) for k, v in node.items()}
+    out = {k: tighten(v) for k, v in node.items()}
     if out.get("type") == "integer":
         lo = _bound(out, "minimum", "exclusiveMinimum", +1)
         hi = _bound(out, "maximum", "exclusiveMaximum", -1)

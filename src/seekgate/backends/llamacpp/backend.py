@@ -28,9 +28,9 @@ from seekgate.backends.llamacpp.engine import (
 )
 from seekgate.backends.llamacpp.prefixes import PrefixStore, fingerprint
 from seekgate.backends.llamacpp.slots import SlotPool
-from seekgate.core.types import ChatRequest, ChatResponse, Chunk, FinishReason, ImagePart, Message, Request, Role, Usage
+from seekgate.core.types import ChatRequest, ChatResponse, Chunk, FinishReason, Request, Role, Usage
 from seekgate.tools.emulate import grammar as tool_grammar
-from seekgate.tools.emulate import parse_calls, tool_prompt
+from seekgate.tools.emulate import parse_calls, prompt_messages, uses_tools
 from seekgate.tools.stream import ToolCallStream
 from seekgate.settings import LlamaCppBackendSpec, ModelSpec
 
@@ -255,15 +255,12 @@ def _prepare(engine: LlamaEngine, request: Request) -> tuple[list[int], Generati
     s = request.sampling
     grammar = None
     if isinstance(request, ChatRequest):
-        messages = [_template_message(m) for m in request.messages]
         if uses_tools(request):
-            # No native tool use: describe the tools and let a grammar keep every call valid.
+            # No native tool use: the tools are described in the prompt and a grammar keeps every call valid.
             grammar = tool_grammar(request)
-            at = next((i for i, m in enumerate(messages) if m["role"] != "system"), len(messages))
-            messages.insert(at, {"role": "system", "content": tool_prompt(request)})
         elif request.response_format is not None:
             grammar = grammar_for(request.response_format.type, request.response_format.schema)
-        prompt = engine.chat_prompt(_merge_systems(messages))
+        prompt = engine.chat_prompt(prompt_messages(request))
     else:
         prompt = engine.completion_prompt(request.prompt, request.suffix)
     params = GenerationParams(
@@ -309,32 +306,6 @@ def _fit(engine: LlamaEngine, request: Request, overflow: str) -> tuple[list[int
     if len(messages) < len(request.messages):
         log.info("trimmed %d oldest messages to fit %d tokens into a %d-token window", len(request.messages) - len(messages), len(prompt), window)
     return prompt, params
-
-
-def uses_tools(request: Request) -> bool:
-    return isinstance(request, ChatRequest) and bool(request.tools) and request.tool_choice.mode != "none"
-
-
-def _merge_systems(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    # Many chat templates take one system message at most: join the leading ones.
-    lead = [m for m in messages[:next((i for i, m in enumerate(messages) if m["role"] != "system"), len(messages))]]
-    if len(lead) < 2:
-        return messages
-    return [{"role": "system", "content": "\n\n".join(m["content"] for m in lead)}, *messages[len(lead) :]]
-
-
-def _template_message(message: Message) -> dict[str, str]:
-    if any(isinstance(p, ImagePart) for p in message.content):
-        raise errors.Unsupported("this model cannot see images; send text only or route to a vision model", param="messages")
-    content = message.text
-    if message.role is Role.TOOL:
-        # Chat templates of models without tool use have no tool role: a tool result is user input.
-        return {"role": "user", "content": f"Result of tool call {message.tool_call_id}:\n{content}"}
-    if message.tool_calls:
-        # Chat templates of models without tool use have no slot for calls; keep them as JSON text.
-        calls = [{"name": c.name, "arguments": c.arguments} for c in message.tool_calls]
-        content = (content + "\n" if content else "") + msgspec.json.encode(calls).decode()
-    return {"role": message.role.value, "content": content}
 
 
 def _usage(result: GenerationResult) -> Usage:
