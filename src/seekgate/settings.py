@@ -81,6 +81,7 @@ class LlamaCppBackendSpec(_BackendBase, tag="llamacpp"):
     prefix_cache_memory_mb: int = 512
     prefix_cache_disk_mb: int = 8192
     context_overflow: Literal["error", "trim"] = "error"
+    max_output_tokens: int = 0
 
 
 class MistralrsBackendSpec(_BackendBase, tag="mistralrs"):

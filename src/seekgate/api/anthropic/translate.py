@@ -116,7 +116,7 @@ def _usage(u: core.Usage) -> dict[str, int]:
 def message_response(mid: str, model: str, resp: core.ChatResponse) -> bytes:
     content: list[dict[str, Any]] = [{"type": "text", "text": resp.text}] if resp.text or not resp.tool_calls else []
     for call in resp.tool_calls:
-        content.append({"type": "tool_use", "id": call.id, "name": call.name, "input": msgspec.json.decode(call.arguments or "{}")})
+        content.append({"type": "tool_use", "id": tool_use_id(call.id), "name": call.name, "input": _arguments(call.arguments)})
     return msgspec.json.encode(
         {
             "id": mid,
@@ -127,6 +127,7 @@ def message_response(mid: str, model: str, resp: core.ChatResponse) -> bytes:
             "stop_reason": stop_reason(resp.finish_reason, resp.stop_sequence),
             "stop_sequence": resp.stop_sequence,
             "usage": _usage(resp.usage),
+            **({"seekgate": {"context": resp.context}} if resp.context is not None else {}),
         }
     )
 
@@ -182,7 +183,7 @@ class StreamWriter:
         """A tool_use block; its input arrives as input_json_delta pieces as it is generated."""
         out = b""
         if delta.id is not None:
-            out += self._start({"type": "tool_use", "id": delta.id, "name": delta.name or "", "input": {}})
+            out += self._start({"type": "tool_use", "id": tool_use_id(delta.id), "name": delta.name or "", "input": {}})
         if delta.arguments:
             body = {"type": "content_block_delta", "index": self._open, "delta": {"type": "input_json_delta", "partial_json": delta.arguments}}
             out += _event("content_block_delta", body)
@@ -195,9 +196,26 @@ class StreamWriter:
         out += self._stop()
         usage = _usage(chunk.usage or core.Usage())
         delta = {"stop_reason": stop_reason(chunk.finish_reason, chunk.stop_sequence), "stop_sequence": chunk.stop_sequence}
-        out += _event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
+        extra = {"seekgate": {"context": chunk.context}} if chunk.context is not None else {}
+        out += _event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage, **extra})
         return out + _event("message_stop", {"type": "message_stop"})
 
     @staticmethod
     def error(exc: errors.SeekgateError) -> bytes:
         return _event("error", error_body(exc))
+
+
+def tool_use_id(call_id: str) -> str:
+    """Anthropic's form of a tool call id (`toolu_...`); the id comes back as tool_use_id and
+    is passed on as it is, so calls and results still pair up on any backend."""
+    return call_id if call_id.startswith("toolu_") else "toolu_" + call_id.removeprefix("call_")
+
+
+def _arguments(arguments: str) -> Any:
+    """A call's input object. A backend that sent arguments that are not a JSON object gets
+    them wrapped, not a 500."""
+    try:
+        value = msgspec.json.decode(arguments or "{}")
+    except msgspec.DecodeError:
+        return {"arguments": arguments}
+    return value if isinstance(value, dict) else {"arguments": value}

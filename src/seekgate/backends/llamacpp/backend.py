@@ -8,6 +8,7 @@ A request whose caller goes away sets the engine's cancel flag and frees its con
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass
@@ -174,6 +175,9 @@ class LlamaCppBackend:
         while True:
             live = await self._ensure_loaded()
             prompt, params = await asyncio.to_thread(_fit, live.engine, request, self._spec.context_overflow)
+            cap = self._spec.max_output_tokens
+            if cap and (params.max_tokens is None or params.max_tokens > cap):
+                params = dataclasses.replace(params, max_tokens=cap)
             slot = await live.slots.acquire(prompt, request.session if isinstance(request, ChatRequest) else None)
             if live is self._live:
                 break
