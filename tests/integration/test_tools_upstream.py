@@ -9,9 +9,7 @@ fixture). That server takes JSON schemas in its own dialect (`{"type": "json_obj
 OpenAI's `json_schema` response format into it and records what the gateway sent; the
 constraint itself is enforced by llama.cpp."""
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import openai
 import pytest
 from aiohttp import web
 
-from tests.fixtures.servers import Process, free_port, run_gateway
+from tests.fixtures.servers import Process, run_gateway, serve_app
 from tests.integration.test_tools import OPENAI_TOOLS, SCHEMAS, WEATHER
 
 CONFIG = """
@@ -75,20 +73,11 @@ class SchemaProxy:
 @pytest.fixture(scope="module")
 def proxy(upstream: Process) -> Iterator[tuple[str, SchemaProxy]]:
     handler = SchemaProxy(upstream.base_url)
-    loop = asyncio.new_event_loop()
     app = web.Application()
     app.router.add_post("/v1/chat/completions", handler.forward)
     app.router.add_get("/v1/models", handler.models)
-    runner = web.AppRunner(app)
-    port = free_port()
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", handler
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=10)
+    with serve_app(app) as root:
+        yield root, handler
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import msgspec
 
 from seekgate import errors
 from seekgate.backends.base import Capabilities, Health
-from seekgate.backends.upstream import pooled_session, sse_data, transport_error, upstream_error
+from seekgate.backends.upstream import pooled_session, probe, sse_data, transport_error, upstream_error
 from seekgate.core.types import (
     ChatRequest,
     ChatResponse,
@@ -104,13 +104,7 @@ class OpenAICompatBackend:
         return None
 
     async def health(self) -> Health:
-        try:
-            async with self._session.get("models", timeout=aiohttp.ClientTimeout(total=3)) as resp:
-                if resp.status < 400:
-                    return Health(ready=True)
-                return Health(ready=False, detail=f"{self._spec.base_url}/models answered {resp.status}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return Health(ready=False, detail=f"{self._spec.base_url} unreachable: {exc.__class__.__name__}")
+        return await probe(self._session, "models", self._spec.base_url.rstrip("/"))
 
     async def aclose(self) -> None:
         # The session is shared by every model on this backend; the registry closes it.

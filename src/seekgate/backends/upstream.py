@@ -11,8 +11,9 @@ import aiohttp
 import msgspec
 
 from seekgate import errors
+from seekgate.backends.base import Health
 
-__all__ = ["error_message", "pooled_session", "sse_data", "transport_error", "upstream_error"]
+__all__ = ["error_message", "pooled_session", "probe", "sse_data", "transport_error", "upstream_error"]
 
 
 def pooled_session(
@@ -28,6 +29,17 @@ def pooled_session(
         json_serialize=lambda obj: msgspec.json.encode(obj).decode(),
         skip_auto_headers=("User-Agent",),
     )
+
+
+async def probe(session: aiohttp.ClientSession, path: str, base_url: str) -> Health:
+    """Reachable and answering: a GET of a cheap path with a short timeout."""
+    try:
+        async with session.get(path, timeout=aiohttp.ClientTimeout(total=3)) as resp:
+            if resp.status < 400:
+                return Health(ready=True)
+            return Health(ready=False, detail=f"{base_url}/{path} answered {resp.status}")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return Health(ready=False, detail=f"{base_url} unreachable: {exc.__class__.__name__}")
 
 
 async def sse_data(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
