@@ -87,16 +87,19 @@ def run(client: openai.OpenAI, model: str, limit: int | None) -> None:
                     seen = True
                 name = name or d.function.name
                 pieces.append(d.function.arguments or "")
-        if finish == "length":
-            cut += 1  # the token budget ran out inside the call: a prefix, not an invalid call
         if name is None:
+            cut += finish == "length"
             continue
         calls += 1
         try:
             got = json.loads("".join(pieces))
+        except ValueError:
+            cut += finish == "length"  # the token budget ran out inside the call: a prefix, not a wrong call
+            continue
+        try:
             jsonschema.validate(got, TOOLS[name][1])
             valid += 1
-        except (ValueError, jsonschema.ValidationError, KeyError):
+        except (jsonschema.ValidationError, KeyError):
             continue
         chosen += name == tool
         exact += name == tool and got == args
@@ -104,7 +107,7 @@ def run(client: openai.OpenAI, model: str, limit: int | None) -> None:
     wall = time.perf_counter() - started
     print(f"\nmodel {model}: {n} cases, {calls} tool calls made, {wall:.0f} s")
     print(f"  schema-valid calls      {valid}/{n} = {100 * valid / n:.1f}%   (target 100%)")
-    print(f"  cut by max_tokens       {cut}/{n}   (complete calls that were schema-valid: {valid}/{n - cut})")
+    print(f"  cut by max_tokens       {cut}/{n}   (of the calls that finished, schema-valid: {valid}/{n - cut})")
     print(f"  correct tool            {chosen}/{n} = {100 * chosen / n:.1f}%")
     print(f"  exactly right arguments {exact}/{n} = {100 * exact / n:.1f}%")
     if first_delta:
