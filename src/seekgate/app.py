@@ -91,7 +91,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             *openai_routes(gateway, settings.server.max_body_bytes),
-            *embedding_routes(context.service, settings.server.max_body_bytes),
+            *embedding_routes(context.service, settings.server.max_body_bytes, lambda: context.stats),
             *anthropic_routes(gateway, settings.anthropic, settings.server.max_body_bytes),
             *prompt_routes(packs),
             *model_routes(registry, settings.admin, settings.server.max_body_bytes),

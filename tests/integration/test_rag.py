@@ -134,6 +134,42 @@ def test_ask_answers_with_its_context_through_a_running_gateway(rag_dir: Path, r
     assert out["answer"] == "Where is the retry policy?" and out["context"]["blocks"][0]["path"] == "src/net/retry.py"
 
 
-def test_embeddings_endpoint_serves_the_index_embedder(rag_gateway: Process):
+def test_the_index_embedder_serves_embeddings_and_the_openai_embedder_uses_them(rag_gateway: Process):
+    from seekgate.context.embed import OpenAIEmbedder, WordLlamaEmbedder
+
     resp = httpx.post(rag_gateway.base_url + "/v1/embeddings", json={"input": ["a", "b"]}, timeout=60)
     assert resp.status_code == 200 and len(resp.json()["data"]) == 2
+    # context.embedder = "openai" pointed at any /v1/embeddings server: here, this gateway's.
+    remote = OpenAIEmbedder(rag_gateway.base_url + "/v1", "wordllama", api_key=None)
+    texts = ["retry a failed upload", "verify a token"]
+    assert remote.dim == 256 and (remote.embed(texts) - WordLlamaEmbedder().embed(texts)).max() < 1e-5
+
+
+def test_context_counts_retrievals_and_flagged_citations(rag_gateway: Process, client: openai.OpenAI):
+    before = httpx.get(rag_gateway.base_url + "/v1/context", timeout=30).json()
+    assert [(d["repo"], d["files"]) for d in before["data"]] == [("shop", 4)] and before["embedder"] == "wordllama"
+    client.chat.completions.create(model="fake-echo", messages=[{"role": "user", "content": "see nosuch.py:3"}], extra_headers={"X-Context-Refs": "shop"})
+    after = httpx.get(rag_gateway.base_url + "/v1/context", timeout=30).json()["counters"]
+    assert after["retrievals"] == before["counters"].get("retrievals", 0) + 1
+    assert after["citations_flagged"] == before["counters"].get("citations_flagged", 0) + 1
+
+
+def test_ask_in_process_without_a_gateway(rag_dir: Path, rag_gateway: Process):
+    asked = _cli(rag_dir, "ask", "Where is the invoice rendered?", "--model", "fake-echo")
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.startswith("Where is the invoice rendered?") and "src/billing/invoice.py:" in asked.stdout
+
+
+def test_an_unindexed_commit_is_indexed_on_demand_when_configured(rag_dir: Path, shop: tuple[Path, str]):
+    root = shop[0]
+    (root / "src/net/cache.py").write_text("def evict_least_recently_used(cache):\n    cache.pop_oldest()\n")
+    _git(root, "add", "-A")
+    _git(root, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "cache")
+    second = _git(root, "rev-parse", "HEAD")
+    with run_gateway(CONFIG + "\n[context]\nindex_on_demand = true\n", rag_dir) as server:
+        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="unused", max_retries=0, timeout=120)
+        raw = client.chat.completions.with_raw_response.create(
+            model="fake-echo", messages=[{"role": "user", "content": "evict the least recently used entry"}],
+            extra_headers={"X-Context-Refs": f"shop@{second[:10]}"},
+        )  # fmt: skip
+        assert raw.headers["x-seekgate-context"].startswith(f"shop@{second[:12]}: src/net/cache.py:1-2")

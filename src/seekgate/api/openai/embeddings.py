@@ -1,9 +1,11 @@
-"""POST /v1/embeddings: the context layer's embedder, in OpenAI's shape (float or base64)."""
+"""POST /v1/embeddings: the context layer's embedder, in OpenAI's shape (float or base64);
+GET /v1/context: the indexes held, and how many retrievals and citation checks there were."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable, Mapping
 
 import msgspec
 import numpy as np
@@ -27,7 +29,7 @@ def _error(exc: errors.SeekgateError) -> Response:
     return Response(msgspec.json.encode(error_body(exc)), status_code=exc.status, media_type="application/json", headers=exc.headers or None)
 
 
-def routes(service: ContextService, max_body: int) -> list[Route]:
+def routes(service: ContextService, max_body: int, counters: Callable[[], Mapping[str, int]]) -> list[Route]:
     async def embeddings(request: Request) -> Response:
         body = decode(await read_body(request, max_body), _decoder)
         texts = [body.input] if isinstance(body.input, str) else body.input
@@ -52,4 +54,19 @@ def routes(service: ContextService, max_body: int) -> list[Route]:
         out = {"object": "list", "data": data, "model": embedder.name, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
         return Response(msgspec.json.encode(out), media_type="application/json")
 
-    return [Route("/v1/embeddings", handled(embeddings, _error), methods=["POST"])]
+    async def indexes(request: Request) -> Response:
+        """The indexes and their snapshots, and the context stage's counters."""
+        snapshots = await asyncio.to_thread(lambda: service.store.snapshots())
+        body = {
+            "object": "list",
+            "data": [{"repo": s.repo, "commit": s.commit, "files": s.files, "created": s.created, "root": s.root} for s in snapshots],
+            "embedder": service.settings.embedder,
+            "store": service.settings.store,
+            "counters": dict(counters()),
+        }
+        return Response(msgspec.json.encode(body), media_type="application/json")
+
+    return [
+        Route("/v1/embeddings", handled(embeddings, _error), methods=["POST"]),
+        Route("/v1/context", handled(indexes, _error), methods=["GET"]),
+    ]
