@@ -128,9 +128,9 @@ class OpenAICompatBackend:
                 # The server's model has no tool use: describe the tools and constrain the answer.
                 body["messages"] = prompt_messages(request)
                 if self._spec.tool_mode == "grammar":
-                    body["grammar"] = tool_grammar(request)
+                    body["grammar"] = tool_grammar(request, s.max_tokens)
                 else:
-                    schema = call_schema(request, envelope=True)
+                    schema = call_schema(request, envelope=True, budget=s.max_tokens)
                     body["response_format"] = {"type": "json_schema", "json_schema": {"name": "tool_call", "schema": schema, "strict": True}}
                 return "chat/completions", body
             body["messages"] = [_message(m) for m in request.messages]

@@ -72,13 +72,20 @@ def tool_prompt(request: ChatRequest) -> str:
     return "\n".join(lines)
 
 
-def call_schema(request: ChatRequest, *, envelope: bool = False) -> dict[str, Any]:
+SMALL_BUDGET = 512
+"""Below this many tokens for the answer, strings and arrays without bounds get bounds that let
+a call finish within the budget: a small model can loop inside a string until the budget ends
+and leave a call that is not valid JSON. Larger budgets leave schemas as they are."""
+
+
+def call_schema(request: ChatRequest, *, envelope: bool = False, budget: int | None = None) -> dict[str, Any]:
     """The JSON schema of a valid answer: a call (or, when parallel calls are allowed, one call
-    or an array of them); with `envelope`, for tool_choice auto, also `{"content": prose}`."""
+    or an array of them); with `envelope`, for tool_choice auto, also `{"content": prose}`;
+    with a small `budget` (tokens), strings and arrays bounded so a call can finish in it."""
     calls = [
         {
             "type": "object",
-            "properties": {"name": {"const": t.name}, "arguments": t.parameters or {"type": "object"}},
+            "properties": {"name": {"const": t.name}, "arguments": _bounded(t.parameters or {"type": "object"}, budget)},
             "required": ["name", "arguments"],
             "additionalProperties": False,
         }
@@ -91,9 +98,41 @@ def call_schema(request: ChatRequest, *, envelope: bool = False) -> dict[str, An
     return tighten(schema)
 
 
-def grammar(request: ChatRequest) -> str:
+def _bounded(schema: dict[str, Any], budget: int | None) -> dict[str, Any]:
+    if budget is None or budget >= SMALL_BUDGET:
+        return schema
+    strings = max(1, _count_strings(schema))
+    chars = max(16, min(400, (budget - 24) * 2 // (strings + 1)))  # about two characters a token
+    return _bound(schema, chars, max(1, budget // 40))
+
+
+def _count_strings(node: Any) -> int:
+    """How many strings without bounds of their own the schema has (they share the budget)."""
+    if isinstance(node, dict):
+        own = 1 if node.get("type") == "string" and not any(k in node for k in ("enum", "const", "pattern", "format", "maxLength")) else 0
+        return own + sum(_count_strings(v) for k, v in node.items() if k not in ("enum", "const", "default", "examples"))
+    if isinstance(node, list):
+        return sum(_count_strings(v) for v in node)
+    return 0
+
+
+def _bound(node: Any, chars: int, items: int) -> Any:
+    if isinstance(node, list):
+        return [_bound(n, chars, items) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: (v if k in ("enum", "const", "default", "examples") else _bound(v, chars, items)) for k, v in node.items()}
+    free = not any(k in out for k in ("enum", "const", "pattern", "format"))
+    if out.get("type") == "string" and free and "maxLength" not in out and out.get("minLength", 0) <= chars:
+        out["maxLength"] = chars
+    if out.get("type") == "array" and "maxItems" not in out:
+        out["maxItems"] = max(items, out.get("minItems", 0))
+    return out
+
+
+def grammar(request: ChatRequest, budget: int | None = None) -> str:
     """GBNF that admits exactly the valid calls (and prose, when tool_choice is auto)."""
-    rules = schema_to_gbnf(call_schema(request), param="tools").replace("root ::=", "call ::=", 1)
+    rules = schema_to_gbnf(call_schema(request, budget=budget), param="tools").replace("root ::=", "call ::=", 1)
     if request.tool_choice.mode in ("required", "tool"):
         return rules + "\nroot ::= call\n"
     return rules + "\nroot ::= call | prose\nprose ::= [^{\\[ \\t\\n] [^\\x00]*\n"

@@ -72,3 +72,37 @@ def test_parallel_calls_stream_with_their_own_indexes():
         by_index[d.index] = by_index.get(d.index, "") + d.arguments
     assert [d.name for d in deltas if d.name] == ["a", "b"]
     assert json.loads(by_index[0]) == {"x": [1, {"y": "}"}]} and json.loads(by_index[1]) == {}
+
+
+def _request(schema: dict, *, max_tokens: int | None = None) -> ChatRequest:
+    return ChatRequest(
+        model="m", messages=(Message(role=Role.USER, content=(TextPart("Write a long essay into the note."),)),),
+        tools=(ToolSpec("save_note", "Save a note", schema),), tool_choice=ToolChoice(mode="required"), parallel_tool_calls=False,
+    )  # fmt: skip
+
+
+NOTE = {"type": "object", "properties": {"title": {"type": "string"}, "body": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
+        "kind": {"type": "string", "enum": ["a", "b"]}, "code": {"type": "string", "maxLength": 5}}, "required": ["title", "body"]}  # fmt: skip
+
+
+def test_a_small_budget_bounds_free_strings_and_arrays_only():
+    from seekgate.tools.emulate import call_schema
+
+    bounded = call_schema(_request(NOTE), budget=100)["properties"]["arguments"]["properties"]
+    share = (100 - 24) * 2 // 4  # three free strings (title, body, a tag) and the rest of the call
+    assert bounded["title"]["maxLength"] == bounded["body"]["maxLength"] == bounded["tags"]["items"]["maxLength"] == share
+    assert bounded["tags"]["maxItems"] == 2
+    assert bounded["kind"] == {"type": "string", "enum": ["a", "b"]} and bounded["code"]["maxLength"] == 5
+    assert call_schema(_request(NOTE), budget=4096)["properties"]["arguments"] == NOTE  # a large budget leaves it as it is
+
+
+def test_a_forced_call_finishes_as_valid_json_within_a_small_budget(smol):
+    request = _request(NOTE)
+    prompt = smol.chat_prompt([{"role": "system", "content": tool_prompt(request)}, {"role": "user", "content": "Write a long essay into the note."}])
+    for seed in (1, 2, 3):
+        out: list[str] = []
+        params = GenerationParams(max_tokens=100, temperature=1.0, seed=seed, grammar=grammar(request, budget=100))
+        smol.generate(0, prompt, params, out.append, threading.Event())
+        calls = parse_calls("".join(out))
+        assert calls, "".join(out)  # complete JSON, not cut by the budget
+        jsonschema.validate(json.loads(calls[0].arguments), NOTE)

@@ -174,7 +174,7 @@ class LlamaCppBackend:
         """Prepare the prompt off the loop, take a context, and start generating on it."""
         while True:
             live = await self._ensure_loaded()
-            prompt, params = await asyncio.to_thread(_fit, live.engine, request, self._spec.context_overflow)
+            prompt, params = await asyncio.to_thread(_fit, live.engine, request, self._spec.context_overflow, self._spec.max_output_tokens)
             cap = self._spec.max_output_tokens
             if cap and (params.max_tokens is None or params.max_tokens > cap):
                 params = dataclasses.replace(params, max_tokens=cap)
@@ -254,14 +254,15 @@ def _retire(live: _Live) -> None:
     live.engine.close()
 
 
-def _prepare(engine: LlamaEngine, request: Request) -> tuple[list[int], GenerationParams]:
+def _prepare(engine: LlamaEngine, request: Request, output_cap: int = 0) -> tuple[list[int], GenerationParams]:
     """Runs on a worker thread: template, tokenize, and the grammar for a response format."""
     s = request.sampling
     grammar = None
     if isinstance(request, ChatRequest):
         if uses_tools(request):
             # No native tool use: the tools are described in the prompt and a grammar keeps every call valid.
-            grammar = tool_grammar(request)
+            budget = min(filter(None, (s.max_tokens, output_cap)), default=None)
+            grammar = tool_grammar(request, budget)
         elif request.response_format is not None:
             grammar = grammar_for(request.response_format.type, request.response_format.schema)
         prompt = engine.chat_prompt(prompt_messages(request))
@@ -281,10 +282,10 @@ def _prepare(engine: LlamaEngine, request: Request) -> tuple[list[int], Generati
     return prompt, params
 
 
-def _fit(engine: LlamaEngine, request: Request, overflow: str) -> tuple[list[int], GenerationParams]:
+def _fit(engine: LlamaEngine, request: Request, overflow: str, output_cap: int = 0) -> tuple[list[int], GenerationParams]:
     """Runs on a worker thread: `_prepare`, and a prompt over the context window either refused
     before any compute (overflow "error") or trimmed by whole turns, oldest first ("trim")."""
-    prompt, params = _prepare(engine, request)
+    prompt, params = _prepare(engine, request, output_cap)
     assert engine.info is not None
     window = engine.info.context_tokens
     if overflow != "trim" or not isinstance(request, ChatRequest):
@@ -306,7 +307,7 @@ def _fit(engine: LlamaEngine, request: Request, overflow: str) -> tuple[list[int
                 code="context_length_exceeded",
             )
         messages = messages[:lead] + turns[cut:]
-        prompt, params = _prepare(engine, msgspec.structs.replace(request, messages=tuple(messages)))
+        prompt, params = _prepare(engine, msgspec.structs.replace(request, messages=tuple(messages)), output_cap)
     if len(messages) < len(request.messages):
         log.info("trimmed %d oldest messages to fit %d tokens into a %d-token window", len(request.messages) - len(messages), len(prompt), window)
     return prompt, params
