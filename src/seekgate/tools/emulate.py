@@ -81,7 +81,10 @@ and leave a call that is not valid JSON. Larger budgets leave schemas as they ar
 def call_schema(request: ChatRequest, *, envelope: bool = False, budget: int | None = None) -> dict[str, Any]:
     """The JSON schema of a valid answer: a call (or, when parallel calls are allowed, one call
     or an array of them); with `envelope`, for tool_choice auto, also `{"content": prose}`;
-    with a small `budget` (tokens), strings and arrays bounded so a call can finish in it."""
+    with a small `budget` (tokens), strings and arrays bounded so a call can finish in it.
+
+    A named tool that the caller forces is called exactly once, as OpenAI and Anthropic clients
+    expect of a forced call (a small model otherwise repeats it)."""
     calls = [
         {
             "type": "object",
@@ -92,7 +95,8 @@ def call_schema(request: ChatRequest, *, envelope: bool = False, budget: int | N
         for t in _selected(request)
     ]
     one: dict[str, Any] = calls[0] if len(calls) == 1 else {"anyOf": calls}
-    schema = {"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]} if request.parallel_tool_calls else one
+    several = request.parallel_tool_calls and request.tool_choice.mode != "tool"
+    schema = {"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]} if several else one
     if envelope and request.tool_choice.mode not in ("required", "tool"):
         schema = {"anyOf": [schema, ENVELOPE]}
     return tighten(schema)

@@ -106,3 +106,20 @@ def test_a_forced_call_finishes_as_valid_json_within_a_small_budget(smol):
         calls = parse_calls("".join(out))
         assert calls, "".join(out)  # complete JSON, not cut by the budget
         jsonschema.validate(json.loads(calls[0].arguments), NOTE)
+
+
+def test_a_forced_named_tool_is_called_once_even_when_parallel_calls_are_allowed():
+    from seekgate.tools.emulate import call_schema
+
+    forced = ChatRequest(
+        model="m", messages=(Message(role=Role.USER, content=(TextPart("Save it."),)),),
+        tools=(ToolSpec("save_note", "Save a note", NOTE),), tool_choice=ToolChoice(mode="tool", name="save_note"), parallel_tool_calls=True,
+    )  # fmt: skip
+    one = {"name": "save_note", "arguments": {"title": "t", "body": "b"}}
+    jsonschema.validate(one, call_schema(forced))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate([one, one], call_schema(forced))
+    required = ChatRequest(
+        model="m", messages=forced.messages, tools=forced.tools, tool_choice=ToolChoice(mode="required"), parallel_tool_calls=True,
+    )  # fmt: skip
+    jsonschema.validate([one, one], call_schema(required))  # any tool, parallel allowed: several calls stay valid
