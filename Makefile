@@ -17,6 +17,7 @@ serve: $(STAMP)
 	$(VENV)/bin/seekgate serve $(ARGS)
 
 test: $(STAMP)
+	bash scripts/system_deps.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 install: $(STAMP)

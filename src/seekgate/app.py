@@ -29,7 +29,11 @@ from seekgate.reviews.store import ReviewStore
 from seekgate.context.service import ContextService
 from seekgate.context.stage import ContextStage
 from seekgate.core.service import Gateway
-from seekgate.settings import Settings
+from seekgate.guards.keys import KeyStore
+from seekgate.guards.limits import make_limiter
+from seekgate.guards.scrub import LogScrubber
+from seekgate.guards.stage import GuardStage
+from seekgate.settings import ConfigError, Settings, resolve_secret
 
 __all__ = ["create_app"]
 
@@ -43,16 +47,23 @@ def create_app(settings: Settings) -> Starlette:
         log.warning("prompt pack skipped: %s", problem)
     reviews = ReviewStore(settings.server.data_path / "seekgate.db")
     context = ContextStage(ContextService(settings.context, settings.server.data_path))
-    gateway = Gateway(registry, settings, packs, reviews, context)
+    guards = _guards(settings)
+    gateway = Gateway(registry, settings, packs, reviews, context, guards)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if guards.scrubber is not None:
+            guards.scrubber.install()
         registry.build()
         await registry.start()
         try:
             yield
         finally:
             await registry.aclose()
+            await guards.limiter.aclose()
+            guards.keys.close()
+            if guards.scrubber is not None:
+                guards.scrubber.uninstall()
             reviews.close()
             await asyncio.to_thread(context.service.close)
 
@@ -91,7 +102,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             *openai_routes(gateway, settings.server.max_body_bytes),
-            *embedding_routes(context.service, settings.server.max_body_bytes, lambda: context.stats),
+            *embedding_routes(context.service, settings.server.max_body_bytes, lambda: context.stats, guards.authenticate),
             *anthropic_routes(gateway, settings.anthropic, settings.server.max_body_bytes),
             *prompt_routes(packs),
             *model_routes(registry, settings.admin, settings.server.max_body_bytes),
@@ -108,3 +119,13 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.state.gateway = gateway
     return app
+
+
+def _guards(settings: Settings) -> GuardStage:
+    config = settings.guards
+    redis_url = resolve_secret(config.redis_url)
+    if config.rate_limits == "redis" and not redis_url:
+        raise ConfigError(f"guards.rate_limits is \"redis\": set the environment variable {config.redis_url} to redis://host:port/db")
+    limiter = make_limiter(config.rate_limits, redis_url)
+    scrubber = LogScrubber() if config.scrub_logs else None
+    return GuardStage(config, KeyStore(settings.server.data_path / "seekgate.db"), limiter, scrubber)

@@ -9,6 +9,7 @@ error format (status code, JSON body) in exactly one handler. Nothing returns er
     │   └── Unsupported                400  a valid request this model/backend cannot serve
     ├── AuthenticationFailed           401
     ├── PermissionDenied               403
+    │   └── OutputBlocked              403  a guard stopped the answer (a dangerous command)
     ├── NotFound                       404
     │   └── ModelNotFound              404  lists the known aliases
     ├── PayloadTooLarge                413
@@ -29,6 +30,7 @@ __all__ = [
     "ModelNotFound",
     "ModelNotReady",
     "NotFound",
+    "OutputBlocked",
     "Overloaded",
     "PayloadTooLarge",
     "PermissionDenied",
@@ -83,6 +85,10 @@ class AuthenticationFailed(SeekgateError):
 class PermissionDenied(SeekgateError):
     status = 403
     kind = "permission_error"
+
+
+class OutputBlocked(PermissionDenied):
+    """Raised inside a stream that already began: the dialect ends it with an error event."""
 
 
 class NotFound(SeekgateError):

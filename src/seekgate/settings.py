@@ -9,6 +9,7 @@ allowed.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -25,6 +26,9 @@ __all__ = [
     "BackendSpec",
     "ConfigError",
     "ContextSettings",
+    "GuardProfile",
+    "GuardSettings",
+    "PII_TYPES",
     "FakeBackendSpec",
     "LlamaCppBackendSpec",
     "MistralrsBackendSpec",
@@ -149,6 +153,9 @@ class TaskProfile(_Spec):
     risk_levels: tuple[Literal["low", "med", "high"], ...] = RISK_LEVELS
     on_high_risk: str = "review"
     on_flagged: str = ""
+    requests_per_minute: int = 0
+    """A rate limit on the task over every caller together; 0 = none."""
+    tokens_per_minute: int = 0
 
 
 class RoutingSettings(_Spec):
@@ -193,6 +200,48 @@ class ContextSettings(_Spec):
     index_on_demand: bool = False
 
 
+GuardMode = Literal["redact", "mask", "flag", "off"]
+PII_TYPES = ("email", "phone", "credit_card", "iban", "ip_address", "us_ssn", "person")
+"""What `pii_types` may name; "person" needs `names = true` (NER), the rest are patterns."""
+
+
+class GuardProfile(_Spec):
+    """What the guards do to a request and its answer; tasks name a profile (guard_profile)."""
+
+    secrets: GuardMode = "redact"
+    """Secrets in the request: redact (placeholder, restored in the answer), mask (never
+    restored), flag (leave, report) or off."""
+    pii: GuardMode = "redact"
+    pii_types: tuple[str, ...] = ("email", "phone", "credit_card", "iban", "ip_address", "us_ssn")
+    names: bool = False
+    """Person names in prose, by spaCy NER (a few ms a request; the model loads once)."""
+    private_ips: bool = False
+    """Treat loopback and private-range addresses as PII too."""
+    output_secrets: Literal["redact", "flag", "off"] = "redact"
+    output_commands: Literal["block", "flag", "off"] = "block"
+    injection: Literal["flag", "strip", "block", "off"] = "flag"
+    """Prompt-injection screening of retrieved context and tool results."""
+    deny: tuple[str, ...] = ()
+    """Regular expressions; a request whose text matches one is refused (403)."""
+    max_input_chars: int = 0
+    """The most characters of message text a request may carry; 0 = no limit."""
+
+
+class GuardSettings(_Spec):
+    require_keys: bool = False
+    """Refuse requests without a valid API key (`seekgate keys create`)."""
+    rate_limits: Literal["memory", "redis"] = "memory"
+    redis_url: str | None = "env::SEEKGATE_REDIS_URL"
+    requests_per_minute: int = 0
+    """The per-key limit for keys created without their own; 0 = none."""
+    tokens_per_minute: int = 0
+    anonymous_requests_per_minute: int = 0
+    """One shared limit over every request that carries no key; 0 = none."""
+    anonymous_tokens_per_minute: int = 0
+    scrub_logs: bool = True
+    profiles: dict[str, GuardProfile] = msgspec.field(default_factory=lambda: {"default": GuardProfile()})
+
+
 class AdminSettings(_Spec):
     api_key: str | None = "env::SEEKGATE_ADMIN_KEY"
 
@@ -203,6 +252,7 @@ class Settings(_Spec):
     admin: AdminSettings = AdminSettings()
     anthropic: AnthropicSettings = AnthropicSettings()
     context: ContextSettings = ContextSettings()
+    guards: GuardSettings = GuardSettings()
     backends: dict[str, BackendSpec] = msgspec.field(default_factory=dict)
     models: dict[str, ModelSpec] = msgspec.field(default_factory=dict)
     tasks: dict[str, TaskProfile] = msgspec.field(default_factory=dict)
@@ -307,11 +357,18 @@ def _source_of(origin: dict[tuple[str, ...], str], path: tuple[str, ...]) -> str
 def _convert(merged: dict[str, Any], origin: dict[tuple[str, ...], str]) -> Settings:
     """Validate section by section, so that an error can name the table key (msgspec paths
     do not carry dict keys)."""
-    singles = {"server": ServerSettings, "routing": RoutingSettings, "admin": AdminSettings, "anthropic": AnthropicSettings, "context": ContextSettings}
+    singles = {"server": ServerSettings, "routing": RoutingSettings, "admin": AdminSettings, "anthropic": AnthropicSettings, "context": ContextSettings, "guards": GuardSettings}
     allowed = sorted([*singles, "backends", "models", "tasks"])
     unknown = sorted(set(merged) - set(allowed))
     if unknown:
         raise ConfigError(f"{_source_of(origin, (unknown[0],))}: unknown section {unknown[0]!r}; allowed: {', '.join(allowed)}")
+    guards = dict(merged.get("guards", {}))
+    raw_profiles = guards.pop("profiles", {})
+    if not isinstance(raw_profiles, dict):
+        raise ConfigError(f"{_source_of(origin, ('guards', 'profiles'))}: key guards.profiles: must be a table of named profiles")
+    # Profiles convert one by one, like the named tables below, so that errors name the profile.
+    profiles = {name: _one(value, GuardProfile, ("guards", "profiles", name), origin) for name, value in raw_profiles.items()}
+    merged = {**merged, "guards": {**guards, "profiles": profiles}}
     sections = {name: _one(merged.get(name, {}), kind, (name,), origin) for name, kind in singles.items()}
     tables: dict[str, dict[str, Any]] = {}
     for section, kind in (("backends", BackendSpec), ("models", ModelSpec), ("tasks", TaskProfile)):
@@ -363,6 +420,8 @@ def _allowed_keys(parts: tuple[str, ...]) -> list[str]:
         return sorted(RoutingSettings.__struct_fields__)
     if parts[0] == "admin":
         return sorted(AdminSettings.__struct_fields__)
+    if parts[0] == "guards":
+        return sorted(GuardProfile.__struct_fields__ if len(parts) > 2 and parts[1] == "profiles" else GuardSettings.__struct_fields__)
     if parts[0] == "backends":
         specs = (LlamaCppBackendSpec, MistralrsBackendSpec, OpenAIBackendSpec, AnthropicBackendSpec)
         return sorted({f for t in specs for f in t.__struct_fields__} | {"type"})
@@ -412,6 +471,8 @@ def _check_references(settings: Settings, origin: dict[tuple[str, ...], str]) ->
                 fail(("tasks", task, key), f"must be \"review\", \"\" or a model alias; {target!r} is not a defined model")
         if profile.on_flagged == "review":
             fail(("tasks", task, "on_flagged"), "flagged answers escalate to a model alias (or \"\" for none), not to review")
+        if profile.guard_profile not in settings.guards.profiles:
+            fail(("tasks", task, "guard_profile"), f"unknown guard profile {profile.guard_profile!r}; defined: {', '.join(sorted(settings.guards.profiles))}")
         if profile.long_context_tokens and not profile.long_context_route:
             fail(("tasks", task, "long_context_route"), "long_context_tokens is set, so name the route for long prompts")
     if settings.tasks and settings.routing.default_task not in settings.tasks:
@@ -421,6 +482,7 @@ def _check_references(settings: Settings, origin: dict[tuple[str, ...], str]) ->
             fail(("anthropic", "model_map", str(i), "model"), f"unknown model {rule.model!r}; use \"auto\" or one of: {', '.join(sorted(settings.models))}")
     if settings.admin.api_key is not None and not settings.admin.api_key.startswith(SECRET_PREFIX):
         fail(("admin", "api_key"), f"the admin key is a reference to an environment variable: write \"{SECRET_PREFIX}VARIABLE_NAME\"")
+    _check_guards(settings.guards, fail)
     server = settings.server
     if server.default_model not in settings.models and server.default_model not in families:
         fail(("server", "default_model"), f"unknown model {server.default_model!r}; defined models: {', '.join(sorted(settings.models))}")
@@ -428,3 +490,22 @@ def _check_references(settings: Settings, origin: dict[tuple[str, ...], str]) ->
         fail(("server", "port"), "must be between 1 and 65535")
     if server.max_body_bytes < 1024:
         fail(("server", "max_body_bytes"), "must be at least 1024")
+
+
+def _check_guards(guards: GuardSettings, fail: Any) -> None:
+    if guards.redis_url is not None and not guards.redis_url.startswith(SECRET_PREFIX):
+        fail(("guards", "redis_url"), f"a reference to an environment variable: write \"{SECRET_PREFIX}VARIABLE_NAME\"")
+    for key in ("requests_per_minute", "tokens_per_minute", "anonymous_requests_per_minute", "anonymous_tokens_per_minute"):
+        if getattr(guards, key) < 0:
+            fail(("guards", key), "must not be negative (0 = no limit)")
+    for name, profile in guards.profiles.items():
+        for kind in profile.pii_types:
+            if kind not in PII_TYPES:
+                fail(("guards", "profiles", name, "pii_types"), f"unknown PII type {kind!r}; known: {', '.join(PII_TYPES)}")
+        for i, pattern in enumerate(profile.deny):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                fail(("guards", "profiles", name, "deny", str(i)), f"not a valid regular expression: {exc}")
+        if profile.max_input_chars < 0:
+            fail(("guards", "profiles", name, "max_input_chars"), "must not be negative (0 = no limit)")

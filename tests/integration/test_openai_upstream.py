@@ -23,8 +23,9 @@ def test_streams_pass_through_chunk_by_chunk(client: openai.OpenAI):
     chunks = list(client.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True}))
     deltas = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert len(deltas) > 3 and "".join(deltas) == whole
-    # llama-cpp-python's server sends no usage in streams; the gateway counts its token chunks.
-    assert chunks[-1].usage.completion_tokens == len(deltas)
+    # llama-cpp-python's server sends no usage in streams; the gateway counts its token chunks
+    # (the output guard joins the tokens of a word into one delta, so there are no fewer).
+    assert len(deltas) <= chunks[-1].usage.completion_tokens <= 20
 
 
 def test_text_completion_through_the_upstream(client: openai.OpenAI):

@@ -10,6 +10,8 @@ from seekgate.settings import (
     RoutingSettings,
     TaskProfile,
     FakeBackendSpec,
+    GuardProfile,
+    GuardSettings,
     LlamaCppBackendSpec,
     ModelSpec,
     OpenAIBackendSpec,
@@ -163,3 +165,33 @@ def test_settings_are_frozen():
     settings = load_settings(env={})
     with pytest.raises(AttributeError):
         settings.server.port = 1  # type: ignore[misc]
+
+
+def test_default_toml_documents_every_guard_key_and_profile_with_its_defaults():
+    raw = tomllib.loads(DEFAULT_TOML.read_text())
+    guards = dict(raw["guards"])
+    profiles = guards.pop("profiles")
+    assert set(guards) | {"profiles"} == _documented_keys(GuardSettings)
+    assert set(profiles["default"]) == _documented_keys(GuardProfile)
+    assert msgspec.convert(profiles["default"], GuardProfile) == GuardProfile()
+    settings = load_settings(env={})
+    assert set(settings.guards.profiles) == {"default", "strict", "off"}
+    assert settings.guards.profiles["off"].secrets == "off"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[tasks.chat]\nguard_profile = "paranoid"\n', "tasks.chat.guard_profile.*paranoid.*default, off, strict"),
+        ('[guards.profiles.default]\npii_types = ["shoe_size"]\n', "guards.profiles.default.pii_types.*shoe_size"),
+        ('[guards.profiles.default]\ndeny = ["(unclosed"]\n', "guards.profiles.default.deny.0.*regular expression"),
+        ('[guards.profiles.default]\noutput_commands = "explode"\n', "output_commands.*allowed values: block, flag, off"),
+        ('[guards]\nredis_url = "redis://localhost"\n', "guards.redis_url.*environment variable"),
+        ('[guards.profiles.default]\nshout = true\n', "guards.profiles.default.shout: unknown key; allowed keys here: deny"),
+    ],
+)
+def test_guard_settings_errors_name_the_key_and_the_fix(tmp_path, toml, message):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(cfg, env={})

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from seekgate import errors
 from seekgate.core.service import Hints
 
-__all__ = ["ClientGone", "decode", "handled", "hints_from", "read_body", "until_disconnected"]
+__all__ = ["ClientGone", "api_key", "decode", "handled", "hints_from", "read_body", "until_disconnected"]
 
 log = logging.getLogger("seekgate.api")
 Handler = Callable[[Request], Awaitable[Response]]
@@ -44,8 +44,16 @@ def hints_from(request: Request) -> Hints:
     h = request.headers
     return Hints(
         task=h.get("x-task-type"), pack=h.get("x-prompt-pack"), risk=h.get("x-risk-level"), model=h.get("x-model-alias"),
-        session=h.get("x-session-id"), context=h.get("x-context-refs"),
+        session=h.get("x-session-id"), context=h.get("x-context-refs"), api_key=api_key(request),
     )  # fmt: skip
+
+
+def api_key(request: Request) -> str | None:
+    """The caller's key: `Authorization: Bearer KEY` (OpenAI SDKs) or `x-api-key: KEY` (Anthropic's)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("x-api-key") or None
 
 T = TypeVar("T")
 _AT = re.compile(r" - at `\$\.?(.*)`$")

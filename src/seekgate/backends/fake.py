@@ -8,6 +8,7 @@
     down-N        fails its first N requests with 503 upstream_unavailable, then answers like echo
     error-STATUS  always fails: 502 (default), 503 or 504
     broken        streams two chunks, then fails mid-stream
+    cut-N         like echo, streamed as two chunks split at character N (stream splits in tests)
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class FakeBackend:
     def __init__(self, name: str, behaviour: str) -> None:
         self.name = name
         kind, _, arg = behaviour.partition("-")
-        if kind not in {"echo", "fixed", "tokens", "slow", "flaky", "down", "error", "broken"}:
+        if kind not in {"echo", "fixed", "tokens", "slow", "flaky", "down", "error", "broken", "cut"}:
             raise ValueError(f"unknown fake behaviour {behaviour!r}")
         self._kind = kind
         self._arg = int(arg) if arg.isdigit() else None
@@ -65,6 +66,9 @@ class FakeBackend:
         if self._kind == "tokens":
             return [f"t{i} " for i in range(self._arg or 16)]
         text = _prompt_text(request)
+        if self._kind == "cut":
+            at = self._arg or 0
+            return [text[:at], text[at:]]
         words = text.split(" ")
         return [w if i == 0 else " " + w for i, w in enumerate(words)] if text else [""]
 

@@ -1,30 +1,36 @@
 """The shared inference path every dialect calls.
 
     task profile   X-Task-Type, metadata.task_type, the classifier, or the default task
+    admit          API key, the key's task allowlist, rate limits (guards/stage.py)
+    policy         deny patterns, input size (the task's guard profile)
     prompt pack    the profile's pack (or X-Prompt-Pack) as the first system message
+    context        retrieved code and docs (context/stage.py)
+    pre-guards     secrets and PII to placeholders; context and tool results screened
     route          the request's model, or the profile's route; fallback, retries, breaker
     backend        chat() / stream()
+    post-guards    placeholders restored, secrets and dangerous commands caught, on the stream
 
-Later stages (guards, context, cache) plug in here, so every dialect gets them at once.
+Every dialect calls this one path, so each stage reaches all of them at once.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import msgspec
 
 from seekgate import errors
 from seekgate.backends.registry import ModelEntry, Registry
-from seekgate.core.types import ChatRequest, ChatResponse, Chunk, Message, Request, Role, TextPart
+from seekgate.core.types import ChatRequest, ChatResponse, Chunk, Message, Request, Role, TextPart, Usage
 from seekgate.prompts.packs import PackStore, PromptPack
 from seekgate.reviews.store import Review, ReviewStore
 from seekgate.routing.router import Attempts, Router, estimate_tokens
 from seekgate.routing.sessions import session_key
 from seekgate.context.stage import ContextStage, UsedContext, parse_refs
+from seekgate.guards.stage import Caller, GuardStage, RequestGuard
 from seekgate.routing.tasks import TaskChoice, choose_task
 from seekgate.settings import RISK_LEVELS, Settings
 
@@ -45,6 +51,8 @@ class Hints(msgspec.Struct, frozen=True):
     """X-Session-Id: keeps a conversation's turns where its prefix is cached."""
     context: str | None = None
     """X-Context-Refs: `repo[@commit][,path...]`, the index and files the context comes from."""
+    api_key: str | None = None
+    """Authorization: Bearer ..., or x-api-key."""
 
 
 @dataclass
@@ -61,6 +69,10 @@ class Outcome:
     session: str | None = None
     context: UsedContext | None = None
     """The retrieved context injected into the request, and later its citations' check."""
+    guard: RequestGuard | None = None
+    caller: Caller = Caller()
+    estimated_tokens: int = 0
+    """The input tokens admitted against the rate limits before the answer was known."""
 
     @property
     def entry(self) -> ModelEntry:
@@ -90,6 +102,8 @@ class Outcome:
             citations = self.context.citations_header()
             if citations:
                 out["x-seekgate-citations"] = citations
+        if self.guard is not None and self.guard.report.counts:
+            out["x-seekgate-guards"] = self.guard.report.header()
         return out
 
 
@@ -98,7 +112,12 @@ class OpenStream:
     as ordinary errors (a proper HTTP status) instead of an error event inside a 200 stream."""
 
     def __init__(
-        self, outcome: Outcome, first: Chunk, rest: AsyncIterator[Chunk], on_end: Callable[[], None], stage: ContextStage | None = None
+        self,
+        outcome: Outcome,
+        first: Chunk,
+        rest: AsyncIterator[Chunk],
+        on_end: Callable[[Chunk], Awaitable[None]],
+        stage: ContextStage | None = None,
     ) -> None:
         self.outcome = outcome
         self._first: Chunk | None = first
@@ -106,6 +125,8 @@ class OpenStream:
         self._on_end = on_end
         self._stage = stage
         self._text: list[str] = []
+        self._ending: BaseException | None = None
+        """Raised on the next step: a blocked answer's error, or a broken stream's end or error."""
 
     @property
     def entry(self) -> ModelEntry:
@@ -115,12 +136,31 @@ class OpenStream:
         return self
 
     async def __anext__(self) -> Chunk:
+        if self._ending is not None:
+            raise self._ending
+        guard = self.outcome.guard
         if self._first is not None:
             chunk, self._first = self._first, None
         else:
-            chunk = await anext(self._rest)
+            try:
+                chunk = await anext(self._rest)
+            except (StopAsyncIteration, errors.SeekgateError) as exc:
+                # Broken off: first what the guards still hold, then the end or the error.
+                rest = guard.drain() if guard is not None else None
+                ending = guard.error() if guard is not None and guard.blocked is not None else exc
+                if rest is None:
+                    raise ending
+                self._ending = ending
+                return rest
+        if guard is not None:
+            chunk = guard.on_chunk(chunk)
+            if guard.blocked is not None:
+                # Send the safe text before the command, then end with the error; stop generating.
+                self._ending = guard.error()
+                await self.aclose()
+                return chunk
         if chunk.finish_reason is not None:
-            self._on_end()
+            await self._on_end(chunk)
         used = self.outcome.context
         if used is not None and self._stage is not None and not used.note:
             # Citations are checked on the whole answer: the text is kept as it streams by.
@@ -137,17 +177,33 @@ class OpenStream:
 
 
 class Gateway:
-    def __init__(self, registry: Registry, settings: Settings, packs: PackStore, reviews: ReviewStore, context: ContextStage | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        settings: Settings,
+        packs: PackStore,
+        reviews: ReviewStore,
+        context: ContextStage | None = None,
+        guards: GuardStage | None = None,
+    ) -> None:
         self.context = context
+        self.guards = guards
         self.registry = registry
         self.settings = settings
         self.packs = packs
         self.reviews = reviews
         self.router = Router(registry, settings.routing)
 
-    async def _plan(self, request: Request, hints: Hints) -> tuple[Outcome, Request, list[ModelEntry]]:
+    async def _plan(self, request: Request, hints: Hints, *, admit: bool = True) -> tuple[Outcome, Request, list[ModelEntry]]:
         routing = self.settings.routing
         task = choose_task(request, hints.task, self.settings.tasks, routing.default_task, routing.classify)
+        guards = self.guards
+        caller, estimated = Caller(), estimate_tokens(request)
+        if guards is not None:
+            caller = await guards.authenticate(hints.api_key)
+            guards.check_policy(request, task.profile.guard_profile)
+            if admit:
+                await guards.admit(caller, task.name, task.profile, estimated)
         risk = None
         if hints.risk is not None:
             risk = hints.risk.strip().lower()
@@ -169,12 +225,18 @@ class Gateway:
             request = msgspec.structs.replace(request, session=session_key(request, hints.session))
         request = _prepare(request, pack, task.profile.max_tokens)
         attempts = Attempts()
-        outcome = Outcome(task, pack, attempts, risk=risk, session=request.session if isinstance(request, ChatRequest) else None)
+        session = request.session if isinstance(request, ChatRequest) else None
+        outcome = Outcome(task, pack, attempts, risk=risk, session=session, caller=caller, estimated_tokens=estimated if admit else 0)
         refs = parse_refs(hints.context)
+        before = request
         if isinstance(request, ChatRequest) and (task.profile.retrieval or refs is not None):
             if self.context is None:
                 raise errors.Unsupported("this gateway has no context index configured", param="X-Context-Refs")
             request, outcome.context = await self.context.attach(request, task.profile.retrieval, refs)
+        if guards is not None:
+            trusted = request.messages[:1] if pack is not None and isinstance(request, ChatRequest) else ()
+            screened = _added(before, request)
+            request, outcome.guard = await guards.inbound(request, task.profile.guard_profile, trusted=trusted, screened=screened)
         target = task.profile.on_high_risk
         if risk == "high" and target and target != REVIEW:
             outcome.escalated = f"high risk: {target}"
@@ -183,7 +245,7 @@ class Gateway:
 
     async def count_tokens(self, request: Request, hints: Hints = Hints()) -> int:
         """The prompt tokens the first model on the route would see (its pack included)."""
-        outcome, request, candidates = await self._plan(request, hints)
+        outcome, request, candidates = await self._plan(request, hints, admit=False)
         for entry in candidates:
             count = getattr(entry.backend, "count_tokens", None)
             if count is not None:
@@ -205,6 +267,9 @@ class Gateway:
         answer = await self.router.chat(candidates, request, outcome.attempts, lambda e, r: e.backend.chat(r))
         self.router.slo.record(outcome.entry.alias, outcome.task.name, (time.perf_counter() - outcome.attempts.served_since) * 1000)
         outcome.backend = answer.backend
+        if outcome.guard is not None:
+            answer = outcome.guard.on_answer(answer)
+        await self._settle(outcome, answer.usage)
         if outcome.context is not None and self.context is not None and not outcome.context.note:
             await self.context.check(outcome.context, answer.text)
             answer.context = outcome.context.metadata()
@@ -221,7 +286,14 @@ class Gateway:
                 target = [self.registry.get(profile.on_flagged)]
                 answer = await self.router.chat(target, request, outcome.attempts, lambda e, r: e.backend.chat(r))
                 outcome.backend = answer.backend
+                if outcome.guard is not None:
+                    answer = outcome.guard.on_answer(answer)
         return outcome, answer
+
+    async def _settle(self, outcome: Outcome, usage: Usage | None) -> None:
+        if self.guards is not None and outcome.estimated_tokens:
+            task = outcome.task
+            await self.guards.settle(outcome.caller, task.name, task.profile, outcome.estimated_tokens, usage)
 
     async def stream(self, request: Request, hints: Hints = Hints()) -> OpenStream:
         outcome, request, candidates = await self._plan(request, hints)
@@ -230,10 +302,19 @@ class Gateway:
         ttft = (time.perf_counter() - started) * 1000
         outcome.backend = first.backend
 
-        def on_end() -> None:
+        async def on_end(last: Chunk) -> None:
             self.router.slo.record(outcome.entry.alias, outcome.task.name, (time.perf_counter() - started) * 1000, ttft)
+            await self._settle(outcome, last.usage)
 
         return OpenStream(outcome, first, rest, on_end, self.context)
+
+
+def _added(before: Request, after: Request) -> tuple[Message, ...]:
+    """The messages a stage put into the request (the retrieved context)."""
+    if not isinstance(before, ChatRequest) or not isinstance(after, ChatRequest):
+        return ()
+    known = {id(m) for m in before.messages}
+    return tuple(m for m in after.messages if id(m) not in known)
 
 
 def verify(request: Request, answer: ChatResponse) -> str | None:

@@ -103,6 +103,8 @@ def stop_reason(reason: core.FinishReason | None, stop_sequence: str | None) -> 
         return "max_tokens"
     if reason is core.FinishReason.TOOL_CALLS:
         return "tool_use"
+    if reason is core.FinishReason.CONTENT_FILTER:
+        return "refusal"  # a guard stopped the answer (Anthropic's own name for a refused turn)
     if stop_sequence:
         return "stop_sequence"
     return "end_turn"

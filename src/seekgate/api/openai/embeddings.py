@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import msgspec
 import numpy as np
@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from seekgate import errors
-from seekgate.api.http import decode, handled, read_body, until_disconnected
+from seekgate.api.http import api_key, decode, handled, read_body, until_disconnected
 from seekgate.api.openai import wire
 from seekgate.api.openai.translate import error_body
 from seekgate.context.service import ContextService
@@ -29,8 +29,11 @@ def _error(exc: errors.SeekgateError) -> Response:
     return Response(msgspec.json.encode(error_body(exc)), status_code=exc.status, media_type="application/json", headers=exc.headers or None)
 
 
-def routes(service: ContextService, max_body: int, counters: Callable[[], Mapping[str, int]]) -> list[Route]:
+def routes(
+    service: ContextService, max_body: int, counters: Callable[[], Mapping[str, int]], authenticate: Callable[[str | None], Awaitable[object]]
+) -> list[Route]:
     async def embeddings(request: Request) -> Response:
+        await authenticate(api_key(request))
         body = decode(await read_body(request, max_body), _decoder)
         texts = [body.input] if isinstance(body.input, str) else body.input
         if not texts:
