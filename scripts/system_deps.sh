@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The servers the tests start (redis-server) come from Debian packages: install the missing ones.
+# The servers the tests start (redis-server) and the browser the dashboard test drives (chromium
+# with chromium-driver) come from Debian packages: install the missing ones.
 # `make test` runs this; it does nothing when every command is already on the PATH.
 set -euo pipefail
-declare -A packages=([redis-server]=redis-server)
+declare -A packages=([redis-server]=redis-server [chromium]=chromium [chromedriver]=chromium-driver)
 missing=()
 for command in "${!packages[@]}"; do
   command -v "$command" >/dev/null 2>&1 || missing+=("${packages[$command]}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -34,6 +35,10 @@ from seekgate.guards.limits import make_limiter
 from seekgate.guards.scrub import LogScrubber
 from seekgate.guards.stage import GuardStage
 from seekgate.settings import ConfigError, Settings, resolve_secret
+from seekgate.cache.base import make_cache
+from seekgate.telemetry.logs import RequestLogLine
+from seekgate.telemetry.middleware import TelemetryMiddleware
+from seekgate.telemetry.record import Telemetry
 
 __all__ = ["create_app"]
 
@@ -48,7 +53,11 @@ def create_app(settings: Settings) -> Starlette:
     reviews = ReviewStore(settings.server.data_path / "seekgate.db")
     context = ContextStage(ContextService(settings.context, settings.server.data_path))
     guards = _guards(settings)
-    gateway = Gateway(registry, settings, packs, reviews, context, guards)
+    cache = make_cache(settings.cache, settings.server.data_path)
+    gateway = Gateway(registry, settings, packs, reviews, context, guards, cache)
+    telemetry = Telemetry()
+    if settings.telemetry.log_requests:
+        telemetry.add(RequestLogLine())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -60,6 +69,8 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await registry.aclose()
+            if cache is not None:
+                await cache.aclose()
             await guards.limiter.aclose()
             guards.keys.close()
             if guards.scrubber is not None:
@@ -115,9 +126,11 @@ def create_app(settings: Settings) -> Starlette:
         ],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
+        middleware=[Middleware(TelemetryMiddleware, telemetry=telemetry)],
     )
     app.state.settings = settings
     app.state.gateway = gateway
+    app.state.telemetry = telemetry
     return app
 
 

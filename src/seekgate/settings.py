@@ -24,10 +24,12 @@ __all__ = [
     "AnthropicBackendSpec",
     "AnthropicSettings",
     "BackendSpec",
+    "CacheSettings",
     "ConfigError",
     "ContextSettings",
     "GuardProfile",
     "GuardSettings",
+    "TelemetrySettings",
     "PII_TYPES",
     "FakeBackendSpec",
     "LlamaCppBackendSpec",
@@ -242,6 +244,35 @@ class GuardSettings(_Spec):
     profiles: dict[str, GuardProfile] = msgspec.field(default_factory=lambda: {"default": GuardProfile()})
 
 
+class CacheSettings(_Spec):
+    """The response cache: exact match on everything that changes an answer (docs/observability.md)."""
+
+    enabled: bool = True
+    """Cache the answers of tasks with `cacheable = true`, for deterministic requests only."""
+    store: Literal["sqlite", "redis"] = "sqlite"
+    redis_url: str | None = "env::SEEKGATE_REDIS_URL"
+    ttl_seconds: int = 86_400
+    max_entries: int = 100_000
+    """SQLite only: the oldest entries go beyond this many (Redis evicts by its own policy)."""
+
+
+class TelemetrySettings(_Spec):
+    """Metrics, the per-request log line and the request log (docs/observability.md)."""
+
+    metrics: bool = True
+    """Serve Prometheus metrics at /metrics."""
+    log_format: Literal["json", "text"] = "json"
+    """`json`: one JSON object per log line, and one line per request with its figures."""
+    log_requests: bool = True
+    """Log one line per API request (task, model, backend, latency, tokens, cache, guards)."""
+    log_prompts: bool = False
+    """Also keep prompts and answers (after the guards' redaction) in the request log."""
+    request_log: bool = True
+    """Keep recent requests in data_dir/seekgate.db for /admin/requests and `seekgate requests`."""
+    request_log_days: float = 7.0
+    request_log_max_rows: int = 100_000
+
+
 class AdminSettings(_Spec):
     api_key: str | None = "env::SEEKGATE_ADMIN_KEY"
 
@@ -253,6 +284,8 @@ class Settings(_Spec):
     anthropic: AnthropicSettings = AnthropicSettings()
     context: ContextSettings = ContextSettings()
     guards: GuardSettings = GuardSettings()
+    cache: CacheSettings = CacheSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     backends: dict[str, BackendSpec] = msgspec.field(default_factory=dict)
     models: dict[str, ModelSpec] = msgspec.field(default_factory=dict)
     tasks: dict[str, TaskProfile] = msgspec.field(default_factory=dict)
@@ -357,7 +390,8 @@ def _source_of(origin: dict[tuple[str, ...], str], path: tuple[str, ...]) -> str
 def _convert(merged: dict[str, Any], origin: dict[tuple[str, ...], str]) -> Settings:
     """Validate section by section, so that an error can name the table key (msgspec paths
     do not carry dict keys)."""
-    singles = {"server": ServerSettings, "routing": RoutingSettings, "admin": AdminSettings, "anthropic": AnthropicSettings, "context": ContextSettings, "guards": GuardSettings}
+    singles = {"server": ServerSettings, "routing": RoutingSettings, "admin": AdminSettings, "anthropic": AnthropicSettings, "context": ContextSettings, "guards": GuardSettings,
+               "cache": CacheSettings, "telemetry": TelemetrySettings}
     allowed = sorted([*singles, "backends", "models", "tasks"])
     unknown = sorted(set(merged) - set(allowed))
     if unknown:
@@ -483,6 +517,7 @@ def _check_references(settings: Settings, origin: dict[tuple[str, ...], str]) ->
     if settings.admin.api_key is not None and not settings.admin.api_key.startswith(SECRET_PREFIX):
         fail(("admin", "api_key"), f"the admin key is a reference to an environment variable: write \"{SECRET_PREFIX}VARIABLE_NAME\"")
     _check_guards(settings.guards, fail)
+    _check_telemetry(settings.cache, settings.telemetry, fail)
     server = settings.server
     if server.default_model not in settings.models and server.default_model not in families:
         fail(("server", "default_model"), f"unknown model {server.default_model!r}; defined models: {', '.join(sorted(settings.models))}")
@@ -490,6 +525,16 @@ def _check_references(settings: Settings, origin: dict[tuple[str, ...], str]) ->
         fail(("server", "port"), "must be between 1 and 65535")
     if server.max_body_bytes < 1024:
         fail(("server", "max_body_bytes"), "must be at least 1024")
+
+
+def _check_telemetry(cache: CacheSettings, telemetry: TelemetrySettings, fail: Any) -> None:
+    if cache.redis_url is not None and not cache.redis_url.startswith(SECRET_PREFIX):
+        fail(("cache", "redis_url"), f"a reference to an environment variable: write \"{SECRET_PREFIX}VARIABLE_NAME\"")
+    for section, key, value in (("cache", "ttl_seconds", cache.ttl_seconds), ("cache", "max_entries", cache.max_entries),
+                                ("telemetry", "request_log_days", telemetry.request_log_days),
+                                ("telemetry", "request_log_max_rows", telemetry.request_log_max_rows)):  # fmt: skip
+        if value <= 0:
+            fail((section, key), "must be positive")
 
 
 def _check_guards(guards: GuardSettings, fail: Any) -> None:

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from seekgate import errors
 from seekgate.core.service import Hints
+from seekgate.telemetry.middleware import trace_of
 
 __all__ = ["ClientGone", "api_key", "decode", "handled", "hints_from", "read_body", "until_disconnected"]
 
@@ -29,6 +30,9 @@ def handled(fn: Handler, render: Callable[[errors.SeekgateError], Response]) -> 
         try:
             return await fn(request)
         except errors.SeekgateError as exc:
+            trace = trace_of(request.scope)
+            if trace is not None:
+                trace.error = exc.code or exc.kind
             return render(exc)
         except ClientGone:
             return Response(status_code=499)
@@ -45,7 +49,13 @@ def hints_from(request: Request) -> Hints:
     return Hints(
         task=h.get("x-task-type"), pack=h.get("x-prompt-pack"), risk=h.get("x-risk-level"), model=h.get("x-model-alias"),
         session=h.get("x-session-id"), context=h.get("x-context-refs"), api_key=api_key(request),
+        fresh=_no_cache(h.get("cache-control", "")), trace=trace_of(request.scope),
     )  # fmt: skip
+
+
+def _no_cache(value: str) -> bool:
+    directives = {d.strip().split("=", 1)[0].lower() for d in value.split(",")}
+    return bool(directives & {"no-cache", "no-store"})
 
 
 def api_key(request: Request) -> str | None:

@@ -6,9 +6,13 @@
     prompt pack    the profile's pack (or X-Prompt-Pack) as the first system message
     context        retrieved code and docs (context/stage.py)
     pre-guards     secrets and PII to placeholders; context and tool results screened
+    cache lookup   exact match on everything that changes the answer (cache/base.py)
     route          the request's model, or the profile's route; fallback, retries, breaker
     backend        chat() / stream()
+    cache store    the model's answer as written (placeholders in, never the values)
     post-guards    placeholders restored, secrets and dangerous commands caught, on the stream
+
+What it decided goes into the request's trace (telemetry/record.py) for metrics and logs.
 
 Every dialect calls this one path, so each stage reaches all of them at once.
 """
@@ -24,7 +28,7 @@ import msgspec
 
 from seekgate import errors
 from seekgate.backends.registry import ModelEntry, Registry
-from seekgate.core.types import ChatRequest, ChatResponse, Chunk, Message, Request, Role, TextPart, Usage
+from seekgate.core.types import ChatRequest, ChatResponse, Chunk, CompletionRequest, Message, Request, Role, TextPart, Usage
 from seekgate.prompts.packs import PackStore, PromptPack
 from seekgate.reviews.store import Review, ReviewStore
 from seekgate.routing.router import Attempts, Router, estimate_tokens
@@ -33,6 +37,8 @@ from seekgate.context.stage import ContextStage, UsedContext, parse_refs
 from seekgate.guards.stage import Caller, GuardStage, RequestGuard
 from seekgate.routing.tasks import TaskChoice, choose_task
 from seekgate.settings import RISK_LEVELS, Settings
+from seekgate.cache.base import AnswerCollector, ResponseCache, cache_key, deterministic, replay
+from seekgate.telemetry.record import CacheResult, Trace
 
 __all__ = ["REVIEW", "Gateway", "Hints", "OpenStream", "Outcome", "verify"]
 
@@ -53,6 +59,10 @@ class Hints(msgspec.Struct, frozen=True):
     """X-Context-Refs: `repo[@commit][,path...]`, the index and files the context comes from."""
     api_key: str | None = None
     """Authorization: Bearer ..., or x-api-key."""
+    fresh: bool = False
+    """Cache-Control: no-cache: answer from the model, not the cache (the answer is stored)."""
+    trace: Trace | None = None
+    """Where the request's figures go (the telemetry middleware made it); None outside HTTP."""
 
 
 @dataclass
@@ -73,6 +83,7 @@ class Outcome:
     caller: Caller = Caller()
     estimated_tokens: int = 0
     """The input tokens admitted against the rate limits before the answer was known."""
+    cache: CacheResult = "off"
 
     @property
     def entry(self) -> ModelEntry:
@@ -104,6 +115,7 @@ class Outcome:
                 out["x-seekgate-citations"] = citations
         if self.guard is not None and self.guard.report.counts:
             out["x-seekgate-guards"] = self.guard.report.header()
+        out["x-seekgate-cache"] = self.cache
         return out
 
 
@@ -118,12 +130,16 @@ class OpenStream:
         rest: AsyncIterator[Chunk],
         on_end: Callable[[Chunk], Awaitable[None]],
         stage: ContextStage | None = None,
+        collector: AnswerCollector | None = None,
     ) -> None:
         self.outcome = outcome
         self._first: Chunk | None = first
         self._rest = rest
         self._on_end = on_end
         self._stage = stage
+        self.collector = collector
+        """Gathers the answer as the model wrote it (before the output guards), for the cache
+        and the request log."""
         self._text: list[str] = []
         self._ending: BaseException | None = None
         """Raised on the next step: a blocked answer's error, or a broken stream's end or error."""
@@ -152,6 +168,8 @@ class OpenStream:
                     raise ending
                 self._ending = ending
                 return rest
+        if self.collector is not None:
+            self.collector.add(chunk)
         if guard is not None:
             chunk = guard.on_chunk(chunk)
             if guard.blocked is not None:
@@ -185,9 +203,11 @@ class Gateway:
         reviews: ReviewStore,
         context: ContextStage | None = None,
         guards: GuardStage | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.context = context
         self.guards = guards
+        self.cache = cache
         self.registry = registry
         self.settings = settings
         self.packs = packs
@@ -197,10 +217,14 @@ class Gateway:
     async def _plan(self, request: Request, hints: Hints, *, admit: bool = True) -> tuple[Outcome, Request, list[ModelEntry]]:
         routing = self.settings.routing
         task = choose_task(request, hints.task, self.settings.tasks, routing.default_task, routing.classify)
+        if hints.trace is not None:
+            hints.trace.task = task.name
         guards = self.guards
         caller, estimated = Caller(), estimate_tokens(request)
         if guards is not None:
             caller = await guards.authenticate(hints.api_key)
+            if hints.trace is not None:
+                hints.trace.caller = caller.scope
             guards.check_policy(request, task.profile.guard_profile)
             if admit:
                 await guards.admit(caller, task.name, task.profile, estimated)
@@ -264,12 +288,25 @@ class Gateway:
 
     async def chat(self, request: Request, hints: Hints = Hints()) -> tuple[Outcome, ChatResponse]:
         outcome, request, candidates = await self._plan(request, hints)
-        answer = await self.router.chat(candidates, request, outcome.attempts, lambda e, r: e.backend.chat(r))
-        self.router.slo.record(outcome.entry.alias, outcome.task.name, (time.perf_counter() - outcome.attempts.served_since) * 1000)
+        key = self._cache_key(outcome, request, candidates, hints)
+        cached = await self.cache.lookup(key) if key is not None and self.cache is not None and not hints.fresh else None
+        if cached is not None:
+            outcome.cache, outcome.attempts.served = "hit", candidates[0]
+            answer = cached
+        else:
+            answer = await self.router.chat(candidates, request, outcome.attempts, lambda e, r: e.backend.chat(r))
+            elapsed = (time.perf_counter() - outcome.attempts.served_since) * 1000
+            self.router.slo.record(outcome.entry.alias, outcome.task.name, elapsed)
+            self._trace_slo(hints.trace, outcome, elapsed)
+            if key is not None:
+                outcome.cache = "bypass" if hints.fresh else "miss"
+                await self._store(key, outcome, candidates, answer)
         outcome.backend = answer.backend
+        written = answer.text
         if outcome.guard is not None:
             answer = outcome.guard.on_answer(answer)
-        await self._settle(outcome, answer.usage)
+        if outcome.cache != "hit":
+            await self._settle(outcome, answer.usage)
         if outcome.context is not None and self.context is not None and not outcome.context.note:
             await self.context.check(outcome.context, answer.text)
             answer.context = outcome.context.metadata()
@@ -286,27 +323,120 @@ class Gateway:
                 target = [self.registry.get(profile.on_flagged)]
                 answer = await self.router.chat(target, request, outcome.attempts, lambda e, r: e.backend.chat(r))
                 outcome.backend = answer.backend
+                written = answer.text
                 if outcome.guard is not None:
                     answer = outcome.guard.on_answer(answer)
+        self._trace(hints.trace, outcome, request, None if outcome.cache == "hit" else answer.usage, written)
         return outcome, answer
+
+    def _cache_key(self, outcome: Outcome, request: Request, candidates: list[ModelEntry], hints: Hints) -> str | None:
+        """The cache key when this request may be answered from (and stored in) the cache:
+        a cacheable task, a deterministic request, and an answer that goes straight back
+        (no risk review or verification in between)."""
+        if self.cache is None or not outcome.task.profile.cacheable or not deterministic(request) or not candidates:
+            return None
+        if outcome.risk not in (None, "low") or outcome.escalated:
+            return None
+        context = outcome.context.header() if outcome.context is not None else None
+        pack = outcome.pack.ref if outcome.pack is not None else None
+        return cache_key(request, task=outcome.task.name, pack=pack, model=_model_identity(candidates[0]), context=context)
+
+    async def _store(self, key: str, outcome: Outcome, candidates: list[ModelEntry], answer: ChatResponse) -> None:
+        """Only the first model on the route answers under its key: a fallback's answer is not
+        what the key promises."""
+        if self.cache is not None and outcome.attempts.served is candidates[0]:
+            await self.cache.store(key, msgspec.structs.replace(answer))
 
     async def _settle(self, outcome: Outcome, usage: Usage | None) -> None:
         if self.guards is not None and outcome.estimated_tokens:
             task = outcome.task
             await self.guards.settle(outcome.caller, task.name, task.profile, outcome.estimated_tokens, usage)
 
+    def _trace_slo(self, trace: Trace | None, outcome: Outcome, elapsed_ms: float) -> None:
+        slo = outcome.task.profile.slo_p95_ms
+        if trace is not None and slo and elapsed_ms > slo:
+            trace.slo_breach = True
+
+    def _trace(self, trace: Trace | None, outcome: Outcome, request: Request, usage: Usage | None, written: str | None) -> None:
+        """What the request came to, for metrics, the log line and the request log. A cache
+        hit used no model tokens, so it counts none."""
+        if trace is None:
+            return
+        if outcome.attempts.served is not None:
+            trace.model = outcome.entry.alias
+            trace.backend = outcome.backend or outcome.entry.backend_name
+        trace.cache = outcome.cache
+        trace.fallbacks = tuple(f"{alias}={reason}" for alias, reason in outcome.attempts.skipped)
+        trace.escalated = outcome.escalated
+        if outcome.guard is not None:
+            trace.guards = outcome.guard.report.totals()
+        if usage is not None:
+            trace.input_tokens, trace.output_tokens = usage.input_tokens, usage.output_tokens
+        if self.settings.telemetry.log_prompts:
+            scrub = self.guards.scrubber.scrub if self.guards is not None and self.guards.scrubber is not None else str
+            trace.prompt = scrub(_prompt_text(request))
+            trace.answer = scrub(written) if written is not None else None
+
     async def stream(self, request: Request, hints: Hints = Hints()) -> OpenStream:
         outcome, request, candidates = await self._plan(request, hints)
-        first, rest = await self.router.open_stream(candidates, request, outcome.attempts)
+        trace = hints.trace
+        if trace is not None:
+            trace.stream = True
+        key = self._cache_key(outcome, request, candidates, hints)
+        cached = await self.cache.lookup(key) if key is not None and self.cache is not None and not hints.fresh else None
+        if cached is not None:
+            outcome.cache, outcome.attempts.served = "hit", candidates[0]
+            pieces = replay(cached)
+            first, rest = pieces[0], _aiter(pieces[1:])
+        else:
+            first, rest = await self.router.open_stream(candidates, request, outcome.attempts)
+            if key is not None:
+                outcome.cache = "bypass" if hints.fresh else "miss"
         started = outcome.attempts.served_since
         ttft = (time.perf_counter() - started) * 1000
+        if trace is not None:
+            trace.first_byte = time.perf_counter()
         outcome.backend = first.backend
+        collector = AnswerCollector() if key is not None or self.settings.telemetry.log_prompts else None
 
         async def on_end(last: Chunk) -> None:
-            self.router.slo.record(outcome.entry.alias, outcome.task.name, (time.perf_counter() - started) * 1000, ttft)
-            await self._settle(outcome, last.usage)
+            written = None
+            if collector is not None:
+                answer = collector.answer(outcome.entry.alias)
+                written = answer.text if answer is not None else None
+                if key is not None and answer is not None and outcome.cache != "hit":
+                    await self._store(key, outcome, candidates, answer)
+            if outcome.cache != "hit":
+                elapsed = (time.perf_counter() - started) * 1000
+                self.router.slo.record(outcome.entry.alias, outcome.task.name, elapsed, ttft)
+                self._trace_slo(trace, outcome, elapsed)
+                await self._settle(outcome, last.usage)
+            self._trace(trace, outcome, request, None if outcome.cache == "hit" else last.usage, written)
 
-        return OpenStream(outcome, first, rest, on_end, self.context)
+        if trace is not None:
+            self._trace(trace, outcome, request, None, None)  # known now, in case the stream breaks off
+        return OpenStream(outcome, first, rest, on_end, self.context, collector)
+
+
+async def _aiter(chunks: list[Chunk]) -> AsyncIterator[Chunk]:
+    for chunk in chunks:
+        yield chunk
+
+
+def _model_identity(entry: ModelEntry) -> str:
+    """What a cached answer was generated by: the alias, its backend and model, and the weights
+    file it runs now (a hot swap changes the answers)."""
+    spec = entry.spec
+    weights = getattr(entry.backend, "weights", None)
+    source = spec.upstream_model or spec.path or f"{spec.hf_repo}/{spec.hf_file}"
+    return f"{entry.alias}|{entry.backend_name}|{source}|{weights}"
+
+
+def _prompt_text(request: Request) -> str:
+    """The prompt as the model saw it (pack, context, placeholders), for the request log."""
+    if isinstance(request, CompletionRequest):
+        return request.prompt if request.suffix is None else f"{request.prompt}<suffix>{request.suffix}"
+    return json.dumps([{"role": m.role.value, "content": m.text} for m in request.messages], ensure_ascii=False)
 
 
 def _added(before: Request, after: Request) -> tuple[Message, ...]:

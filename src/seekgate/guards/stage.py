@@ -54,12 +54,16 @@ class GuardReport:
     def record(self, finding: Finding) -> None:
         self.counts[(finding.kind.value, finding.type, finding.action.value)] += 1
 
-    def header(self) -> str:
-        """`secret:redact=2, pii:redact=1` -- by kind and action, for x-seekgate-guards."""
+    def totals(self) -> dict[str, int]:
+        """By kind and action: {"secret:redact": 2, "pii:redact": 1}."""
         totals: Counter[str] = Counter()
         for (kind, _, action), n in self.counts.items():
             totals[f"{kind}:{action}"] += n
-        return ", ".join(f"{k}={n}" for k, n in sorted(totals.items()))
+        return dict(sorted(totals.items()))
+
+    def header(self) -> str:
+        """`pii:redact=1, secret:redact=2`, for x-seekgate-guards."""
+        return ", ".join(f"{k}={n}" for k, n in self.totals().items())
 
     def summary(self) -> list[dict[str, object]]:
         return [{"kind": k, "type": t, "action": a, "count": n} for (k, t, a), n in sorted(self.counts.items())]

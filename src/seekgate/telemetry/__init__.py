@@ -1,0 +1,1 @@
+"""What every request came to: metrics, the log line, the request log, the live dashboard."""
