@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal, Protocol
 
 import msgspec
@@ -90,18 +90,12 @@ class Trace:
 
     def record(self, status: int, ended: float) -> RequestRecord:
         ttft = (self.first_byte - self.started) * 1000 if self.stream and self.first_byte is not None else None
-        return RequestRecord(
-            id=self.id, time=self.arrived, endpoint=self.endpoint, status=status, latency_ms=(ended - self.started) * 1000,
-            stream=self.stream, ttft_ms=ttft, task=self.task, model=self.model, backend=self.backend, error=self.error,
-            input_tokens=self.input_tokens, output_tokens=self.output_tokens, cache=self.cache, guards=dict(self.guards),
-            fallbacks=self.fallbacks, escalated=self.escalated, slo_breach=self.slo_breach, caller=self.caller,
-            prompt=self.prompt, answer=self.answer,
-        )  # fmt: skip
+        same = {name: getattr(self, name) for name in RequestRecord.__struct_fields__ if name in _TRACE_FIELDS}
+        same["guards"] = dict(self.guards)
+        return RequestRecord(**same, time=self.arrived, status=status, latency_ms=(ended - self.started) * 1000, ttft_ms=ttft)
 
 
-class Observer(Protocol):
-    def observe(self, record: RequestRecord) -> None:
-        """Called on the event loop once per request: must not block (queue slow work)."""
+_TRACE_FIELDS = frozenset(f.name for f in fields(Trace))
 
 
 class Gauge(Protocol):
