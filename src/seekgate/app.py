@@ -24,6 +24,7 @@ from seekgate.api.admin import model_routes
 from seekgate.api.anthropic.routes import routes as anthropic_routes
 from seekgate.api.prompts import routes as prompt_routes
 from seekgate.api.reviews import routes as review_routes
+from seekgate.api.requests import routes as request_routes
 from seekgate.backends.registry import SERVER_TYPES, Registry
 from seekgate.prompts.packs import PackStore, shipped_packs_dir
 from seekgate.reviews.store import ReviewStore
@@ -39,6 +40,7 @@ from seekgate.cache.base import make_cache
 from seekgate.telemetry.logs import RequestLogLine
 from seekgate.telemetry.middleware import TelemetryMiddleware
 from seekgate.telemetry.record import Telemetry
+from seekgate.telemetry.requestlog import RequestLog
 
 __all__ = ["create_app"]
 
@@ -56,8 +58,12 @@ def create_app(settings: Settings) -> Starlette:
     cache = make_cache(settings.cache, settings.server.data_path)
     gateway = Gateway(registry, settings, packs, reviews, context, guards, cache)
     telemetry = Telemetry()
-    if settings.telemetry.log_requests:
+    meter = settings.telemetry
+    if meter.log_requests:
         telemetry.add(RequestLogLine())
+    request_log = RequestLog(settings.server.data_path / "seekgate.db", meter.request_log_days, meter.request_log_max_rows) if meter.request_log else None
+    if request_log is not None:
+        telemetry.add(request_log)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -65,9 +71,13 @@ def create_app(settings: Settings) -> Starlette:
             guards.scrubber.install()
         registry.build()
         await registry.start()
+        if request_log is not None:
+            await request_log.start()
         try:
             yield
         finally:
+            if request_log is not None:
+                await request_log.aclose()  # writes what is still queued
             await registry.aclose()
             if cache is not None:
                 await cache.aclose()
@@ -118,6 +128,7 @@ def create_app(settings: Settings) -> Starlette:
             *prompt_routes(packs),
             *model_routes(registry, settings.admin, settings.server.max_body_bytes),
             *review_routes(reviews, settings.admin, settings.server.max_body_bytes),
+            *request_routes(request_log, settings.admin),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/v1/slo", slo, methods=["GET"]),

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from seekgate import __version__
-from seekgate.cli import capabilities, context, guards, models, reviews, serve
+from seekgate.cli import capabilities, context, guards, models, requests, reviews, serve
 from seekgate.settings import ConfigError
 
 __all__ = ["main"]
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_parsers(sub)
     capabilities.add_parser(sub)
     reviews.add_parser(sub)
+    requests.add_parser(sub)
     context.add_parsers(sub)
     guards.add_parsers(sub)
     return parser
