@@ -38,7 +38,8 @@ from seekgate.guards.stage import GuardStage
 from seekgate.settings import ConfigError, Settings, resolve_secret
 from seekgate.cache.base import make_cache
 from seekgate.telemetry.logs import RequestLogLine
-from seekgate.telemetry.middleware import TelemetryMiddleware
+from seekgate.telemetry.metrics import HealthGauges, Metrics, metrics_route
+from seekgate.telemetry.middleware import METERED, TelemetryMiddleware
 from seekgate.telemetry.record import Telemetry
 from seekgate.telemetry.requestlog import RequestLog
 
@@ -64,6 +65,13 @@ def create_app(settings: Settings) -> Starlette:
     request_log = RequestLog(settings.server.data_path / "seekgate.db", meter.request_log_days, meter.request_log_max_rows) if meter.request_log else None
     if request_log is not None:
         telemetry.add(request_log)
+    metric_routes: list[Route] = []
+    if meter.metrics:
+        metrics = Metrics.from_settings(settings, endpoints=METERED)
+        telemetry.add(metrics)
+        telemetry.gauges.append(metrics)  # requests in flight
+        health = HealthGauges(metrics, registry, gateway.router.breaker)
+        metric_routes.append(metrics_route(metrics, health.refresh))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -129,6 +137,7 @@ def create_app(settings: Settings) -> Starlette:
             *model_routes(registry, settings.admin, settings.server.max_body_bytes),
             *review_routes(reviews, settings.admin, settings.server.max_body_bytes),
             *request_routes(request_log, settings.admin),
+            *metric_routes,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/v1/slo", slo, methods=["GET"]),
