@@ -51,6 +51,11 @@ pack = ""
 route = ["numbered"]
 cacheable = true
 pack = ""
+
+[tasks.ci]
+route = ["ds-coder-v2-lite", "numbered"]   # DeepSeek's weights are not on this machine
+cacheable = true
+pack = ""
 """
 
 
@@ -155,6 +160,16 @@ def test_sampled_requests_and_tasks_that_are_not_cacheable_are_never_cached(gate
         assert status == "off" and first != second
     first, status = _ask(gateway, prompt, task="chat")
     assert status == "off" and _ask(gateway, prompt, task="chat")[0] != first
+
+
+def test_a_route_whose_first_model_has_no_weights_caches_the_model_that_answers(gateway: Process, upstream: tuple[Numbering, str]):
+    prompt = _unique("review the diff")
+    raw = _client(gateway).chat.completions.with_raw_response.create(
+        model="auto", temperature=0, messages=[{"role": "user", "content": prompt}], extra_headers={"X-Task-Type": "ci"},
+    )  # fmt: skip
+    assert raw.headers["x-seekgate-cache"] == "miss" and raw.headers["x-seekgate-model"] == "numbered"
+    calls = upstream[0].calls
+    assert _ask(gateway, prompt, task="ci") == (raw.parse().choices[0].message.content, "hit") and upstream[0].calls == calls
 
 
 def test_no_cache_asks_the_model_and_keeps_its_newer_answer(gateway: Process):

@@ -288,19 +288,17 @@ class Gateway:
 
     async def chat(self, request: Request, hints: Hints = Hints()) -> tuple[Outcome, ChatResponse]:
         outcome, request, candidates = await self._plan(request, hints)
-        key = self._cache_key(outcome, request, candidates, hints)
-        cached = await self.cache.lookup(key) if key is not None and self.cache is not None and not hints.fresh else None
+        plan = self._cache_key(outcome, request, candidates)
+        cached = await self._lookup(plan, outcome, hints)
         if cached is not None:
-            outcome.cache, outcome.attempts.served = "hit", candidates[0]
             answer = cached
         else:
             answer = await self.router.chat(candidates, request, outcome.attempts, lambda e, r: e.backend.chat(r))
             elapsed = (time.perf_counter() - outcome.attempts.served_since) * 1000
             self.router.slo.record(outcome.entry.alias, outcome.task.name, elapsed)
             self._trace_slo(hints.trace, outcome, elapsed)
-            if key is not None:
-                outcome.cache = "bypass" if hints.fresh else "miss"
-                await self._store(key, outcome, candidates, answer)
+            if plan is not None:
+                await self._store(plan, outcome, answer)
         outcome.backend = answer.backend
         written = answer.text
         if outcome.guard is not None:
@@ -329,22 +327,45 @@ class Gateway:
         self._trace(hints.trace, outcome, request, None if outcome.cache == "hit" else answer.usage, written)
         return outcome, answer
 
-    def _cache_key(self, outcome: Outcome, request: Request, candidates: list[ModelEntry], hints: Hints) -> str | None:
-        """The cache key when this request may be answered from (and stored in) the cache:
-        a cacheable task, a deterministic request, and an answer that goes straight back
-        (no risk review or verification in between)."""
+    def _cache_key(self, outcome: Outcome, request: Request, candidates: list[ModelEntry]) -> tuple[str, ModelEntry] | None:
+        """The cache key, and the model it names, when this request may be answered from (and
+        stored in) the cache: a cacheable task, a deterministic request, and an answer that
+        goes straight back (no risk review or verification in between)."""
         if self.cache is None or not outcome.task.profile.cacheable or not deterministic(request) or not candidates:
             return None
         if outcome.risk not in (None, "low") or outcome.escalated:
             return None
         context = outcome.context.header() if outcome.context is not None else None
         pack = outcome.pack.ref if outcome.pack is not None else None
-        return cache_key(request, task=outcome.task.name, pack=pack, model=_model_identity(candidates[0]), context=context)
+        expected = self._expected(candidates)
+        return cache_key(request, task=outcome.task.name, pack=pack, model=_model_identity(expected), context=context), expected
 
-    async def _store(self, key: str, outcome: Outcome, candidates: list[ModelEntry], answer: ChatResponse) -> None:
-        """Only the first model on the route answers under its key: a fallback's answer is not
-        what the key promises."""
-        if self.cache is not None and outcome.attempts.served is candidates[0]:
+    def _expected(self, candidates: list[ModelEntry]) -> ModelEntry:
+        """The model expected to answer: the first on the route that is not known to be out
+        (an open circuit, embedded weights not present). The cache key names it."""
+        for entry in candidates:
+            if self.router.breaker.state(entry.alias) != "open" and getattr(entry.backend, "weights", True) is not None:
+                return entry
+        return candidates[-1]
+
+    async def _lookup(self, plan: tuple[str, ModelEntry] | None, outcome: Outcome, hints: Hints) -> ChatResponse | None:
+        """The cached answer, or None; sets outcome.cache (hit, miss, bypass, or off)."""
+        if plan is None or self.cache is None:
+            return None
+        if hints.fresh:
+            outcome.cache = "bypass"
+            return None
+        answer = await self.cache.lookup(plan[0])
+        outcome.cache = "miss" if answer is None else "hit"
+        if answer is not None:
+            outcome.attempts.served = plan[1]
+        return answer
+
+    async def _store(self, cached: tuple[str, ModelEntry], outcome: Outcome, answer: ChatResponse) -> None:
+        """Only the model the key names stores under it: another model's answer (a fallback
+        after a failure) is not what the key promises."""
+        key, expected = cached
+        if self.cache is not None and outcome.attempts.served is expected:
             await self.cache.store(key, msgspec.structs.replace(answer))
 
     async def _settle(self, outcome: Outcome, usage: Usage | None) -> None:
@@ -382,30 +403,27 @@ class Gateway:
         trace = hints.trace
         if trace is not None:
             trace.stream = True
-        key = self._cache_key(outcome, request, candidates, hints)
-        cached = await self.cache.lookup(key) if key is not None and self.cache is not None and not hints.fresh else None
+        plan = self._cache_key(outcome, request, candidates)
+        cached = await self._lookup(plan, outcome, hints)
         if cached is not None:
-            outcome.cache, outcome.attempts.served = "hit", candidates[0]
             pieces = replay(cached)
             first, rest = pieces[0], _aiter(pieces[1:])
         else:
             first, rest = await self.router.open_stream(candidates, request, outcome.attempts)
-            if key is not None:
-                outcome.cache = "bypass" if hints.fresh else "miss"
         started = outcome.attempts.served_since
         ttft = (time.perf_counter() - started) * 1000
         if trace is not None:
             trace.first_byte = time.perf_counter()
         outcome.backend = first.backend
-        collector = AnswerCollector() if key is not None or self.settings.telemetry.log_prompts else None
+        collector = AnswerCollector() if plan is not None or self.settings.telemetry.log_prompts else None
 
         async def on_end(last: Chunk) -> None:
             written = None
             if collector is not None:
                 answer = collector.answer(outcome.entry.alias)
                 written = answer.text if answer is not None else None
-                if key is not None and answer is not None and outcome.cache != "hit":
-                    await self._store(key, outcome, candidates, answer)
+                if plan is not None and answer is not None and outcome.cache != "hit":
+                    await self._store(plan, outcome, answer)
             if outcome.cache != "hit":
                 elapsed = (time.perf_counter() - started) * 1000
                 self.router.slo.record(outcome.entry.alias, outcome.task.name, elapsed, ttft)
