@@ -16,6 +16,7 @@ sh` does not.
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from seekgate.guards.types import Finding, Kind
@@ -46,11 +47,11 @@ clear-disk format-volume initialize-disk perl python\\d*(?:\\.\\d+)? curl wget f
 ksh source eval iex iwr irm invoke-expression invoke-webrequest invoke-restmethod new-object
 chmod chown chgrp cat tac head tail base64 xxd od gzip bzip2 xz zip tar gpg openssl strings env
 printenv set export nc ncat netcat socat telnet scp rsync sftp history unset truncate unlink srm
-echo printf true ln journalctl wevtutil clear-eventlog remove-eventlog clear-history kill
-histfile histsize histfilesize
-""".split()
+echo printf true ln journalctl wevtutil clear-eventlog remove-eventlog clear-history kill killall5
+histfile histsize histfilesize mkfifo mknod php ruby
+""".split()  # noqa: SIM905 -- a word list reads best as words
 _TRIGGER = re.compile(
-    r"(?<![\w.$/-])(?:" + "|".join(_WORDS) + r")(?![\w-])"
+    r"(?<![\w.$/-])(?:(?:/usr(?:/local)?)?/s?bin/)?(?:" + "|".join(_WORDS) + r")(?![\w-])"
     r"|(?<![>&=-])>(?![>=&])"  # a redirection, not ->, =>, >=, >>
     r"|(?<![^\s;&|(`'\"]):(?=[ \t]*(?:\(|>|$))"  # `:(){` and `: > file`
     r"|(?<!\w)[A-Za-z_]\w*[ \t]*\([ \t]*\)[ \t]*(?:\{|$)"  # a shell function: `bomb(){`
@@ -63,7 +64,8 @@ _TRIGGER = re.compile(
 _S = r"[ \t]+"
 _B = r"(?<![\w./$-])"  # a command word starts a token
 _END = r"(?=[\s;&|)`'\"]|$)"  # a path ends a token
-_PRE = rf"{_B}(?:(?:sudo|doas)(?:{_S}(?:-[ug]{_S}\S+|-[\w-]+))*{_S})?"
+# `sudo` and its options, and a command named by its path (`/bin/rm`, `/usr/bin/bash`)
+_PRE = rf"{_B}(?:(?:sudo|doas)(?:{_S}(?:-[ug]{_S}\S+|-[\w-]+))*{_S})?(?:(?:/usr(?:/local)?)?/s?bin/)?"
 _OPTS = rf"(?:{_S}-[\w-]+)*"
 _RECURSIVE = r"(?:-[a-zA-Z]*[rR][a-zA-Z]*|--recursive)(?=\s)"
 _HOME = r"(?:~|\$HOME|\$\{HOME\})"
@@ -103,6 +105,8 @@ _SENSITIVE = (
     r"|(?<![\w-])id_(?:rsa|dsa|ecdsa|ed25519)(?![\w.-]))(?![\w-])"
 )
 _SINK = rf"(?:sudo{_S})?(?:curl|wget|nc|ncat|netcat|socat|telnet|ftp|sftp|ssh|mail|sendmail|openssl{_S}s_client)\b"
+_NET = rf"(?:nc|ncat|netcat|telnet|openssl{_S}s_client)\b"  # a raw connection a shell can talk over
+_SHELL = r"(?:(?:/usr)?/bin/)?(?:ba|z|da|k)?sh(?![\w.-])"
 _READ = r"(?:cat|tac|head|tail|base64|xxd|od|gzip|bzip2|xz|zip|tar|gpg|openssl|strings)"
 
 # --- the rules, one regex per type ---------------------------------------------------------
@@ -117,22 +121,30 @@ _RULE_SOURCES: dict[str, list[str]] = {
     ],
     "credential_exfiltration": [
         # a secret (or the whole environment) piped or redirected to the network
-        rf"{_PRE}(?:{_READ}(?:{_S}[^\s|;&]+)*?{_S}[\"']?{_SENSITIVE}[\"']?{_SEG}|(?:env|printenv|set|export{_S}-p)(?:{_S}-\w+)*[ \t]*)"
-        rf"(?:(?:\|(?!\|){_SEG})*?\|[ \t]*{_SINK}|>&?[ \t]*/dev/(?:tcp|udp)/)",
+        (
+            rf"{_PRE}(?:{_READ}(?:{_S}[^\s|;&]+)*?{_S}[\"']?{_SENSITIVE}[\"']?{_SEG}|(?:env|printenv|set|export{_S}-p)(?:{_S}-\w+)*[ \t]*)"
+            rf"(?:(?:\|(?!\|){_SEG})*?\|[ \t]*{_SINK}|>&?[ \t]*/dev/(?:tcp|udp)/)"
+        ),
         # a secret as an upload: curl -d @~/.aws/credentials, -F f=@..., -T ..., $(cat ...)
-        rf"{_PRE}(?:curl|wget)\b(?=[^\n;|]*?(?:[@<][ \t]*[\"']?|--(?:post|body)-file[= \t]+[\"']?|-T[ \t]*[\"']?"
-        rf"|--upload-file[= \t]+[\"']?|\$\([ \t]*(?:{_READ})\b[^)\n]*?){_SENSITIVE}|[^\n;|]*\$\([ \t]*(?:env|printenv)[ \t]*\))",
+        (
+            rf"{_PRE}(?:curl|wget)\b(?=[^\n;|]*?(?:[@<][ \t]*[\"']?|--(?:post|body)-file[= \t]+[\"']?|-T[ \t]*[\"']?"
+            rf"|--upload-file[= \t]+[\"']?|\$\([ \t]*(?:{_READ})\b[^)\n]*?){_SENSITIVE}|[^\n;|]*\$\([ \t]*(?:env|printenv)[ \t]*\))"
+        ),
         rf"{_PRE}(?:nc|ncat|netcat|socat|telnet)\b[^\n;|]*<[ \t]*{_SENSITIVE}",
         rf"{_PRE}(?:scp|rsync|sftp)(?:{_S}\S+)*?{_S}[\"']?{_SENSITIVE}[\"']?(?:{_S}\S+)*?{_S}(?:[\w.-]+@)?[\w.-]+:(?!//)",
     ],
     "pipe_to_shell": [
-        rf"{_PRE}{_FETCH}{_SEG}(?:\|(?!\|){_SEG})*?\|[ \t]*(?:sudo(?:{_S}-[\w-]+)*{_S})?(?:env(?:{_S}\w+=\S*)*{_S})?(?:(?:/usr)?/bin/)?"
-        rf"(?:(?:ba|z|da|k|fi)?sh(?![\w.-])|(?:python[\d.]*|perl|ruby|node|php)(?=[ \t]*(?:-[ \t]*)?(?:$|[;&|)`'\"])))",
+        (
+            rf"{_PRE}{_FETCH}{_SEG}(?:\|(?!\|){_SEG})*?\|[ \t]*(?:sudo(?:{_S}-[\w-]+)*{_S})?(?:env(?:{_S}\w+=\S*)*{_S})?(?:(?:/usr)?/bin/)?"
+            rf"(?:(?:ba|z|da|k|fi)?sh(?![\w.-])|(?:python[\d.]*|perl|ruby|node|php)(?=[ \t]*(?:-[ \t]*)?(?:$|[;&|)`'\"])))"
+        ),
         rf"{_PRE}(?:(?:ba|z|da|k)?sh|source|\.|python[\d.]*|perl|ruby)(?:{_S}-\S+)*{_S}<\([ \t]*(?:sudo{_S})?{_FETCH}",
         rf"{_PRE}(?:(?:ba|z|da|k)?sh|python[\d.]*|perl|ruby|node){_S}-c{_S}[\"']?(?:\$\(|`)[ \t]*{_FETCH}",
         rf"{_PRE}eval{_S}[\"']?(?:\$\(|`)[ \t]*{_FETCH}",
-        r"(?i:(?<![\w-])(?:iex|invoke-expression)[ \t]*(?:\$?\([ \t]*){1,2}"
-        r"(?:iwr|irm|invoke-webrequest|invoke-restmethod|curl|wget|new-object[ \t]+(?:system\.)?net\.webclient)\b)",
+        (
+            r"(?i:(?<![\w-])(?:iex|invoke-expression)[ \t]*(?:\$?\([ \t]*){1,2}"
+            r"(?:iwr|irm|invoke-webrequest|invoke-restmethod|curl|wget|new-object[ \t]+(?:system\.)?net\.webclient)\b)"
+        ),
         r"(?i:(?<![\w-])(?:iwr|irm|invoke-webrequest|invoke-restmethod|curl|wget)\b[^\n;|]*\|[ \t]*(?:iex|invoke-expression)\b)",
         r"(?i:(?<![\w-])new-object[ \t]+(?:system\.)?net\.webclient\)?\.downloadstring\([^)\n]*\)\)?[ \t]*\|[ \t]*(?:iex|invoke-expression)\b)",
     ],
@@ -140,6 +152,28 @@ _RULE_SOURCES: dict[str, list[str]] = {
         rf"{_PRE}(?:ba|z|k)?sh{_S}-i{_S}?(?:[0-2]?>&?|&>)[ \t]*/dev/(?:tcp|udp)/",
         rf"{_PRE}(?:nc|ncat|netcat)\b[^\n;|]*{_S}-[ec]{_S}[\"']?(?:/usr)?(?:/bin/)?(?:ba|z|da)?sh\b",
         rf"{_PRE}socat\b[^\n;|]*\bexec:[\"']?(?:/usr)?(?:/bin/)?(?:ba|z)?sh\b",
+        # a named pipe carrying a shell's input and output over the network: mkfifo f; sh -i < f | nc host port > f
+        rf"{_PRE}(?:mkfifo|mknod)\b[^\n]*?{_SHELL}[^\n|]*\|[ \t]*{_NET}",
+        # an interactive shell piped to a connection, or a connection piped into a shell
+        rf"{_PRE}(?:ba|z|da|k)?sh{_S}-i\b[^\n;|]*\|[ \t]*{_NET}",
+        rf"{_PRE}{_NET}[^\n;|]*\|[ \t]*(?:sudo{_S})?{_SHELL}",
+        # one-liners that connect a socket and hand it a shell, through the end of the program's quote
+        (
+            rf"{_PRE}python[\d.]*{_S}-c{_S}(?P<q1>[\"'])[^\n]*?\bsocket\b[^\n]*?(?:\.connect|create_connection)\("
+            rf"[^\n]*?(?:\bdup2\(|\bpty\.spawn\(|\bsubprocess\.|/bin/\w*sh)[^\n]*?(?P=q1)"
+        ),
+        (
+            rf"{_PRE}perl(?:{_S}-\S+)*?{_S}-e[ \t]*(?P<q2>[\"'])[^\n]*?(?:\bsocket\(|IO::Socket)"
+            rf"[^\n]*?(?:\bexec\b|\bsystem\b|/bin/\w*sh)[^\n]*?(?P=q2)"
+        ),
+        (
+            rf"{_PRE}php(?:{_S}-\S+)*?{_S}-r[ \t]*(?P<q3>[\"'])[^\n]*?\bfsockopen\("
+            rf"[^\n]*?(?:\b(?:shell_)?exec\(|\bsystem\(|\bpassthru\(|\bpopen\(|\bproc_open\(|/bin/\w*sh)[^\n]*?(?P=q3)"
+        ),
+        (
+            rf"{_PRE}ruby(?:{_S}-\S+)*?{_S}-e[ \t]*(?P<q4>[\"'])[^\n]*?\bTCPSocket\b"
+            rf"[^\n]*?(?:\bexec\b|\bspawn\b|\bsystem\b|IO\.popen|/bin/\w*sh)[^\n]*?(?P=q4)"
+        ),
     ],
     "history_tampering": [
         rf"{_PRE}history{_S}(?:-[a-zA-Z]*c[a-zA-Z]*|-w{_S}/dev/null){_END}",
@@ -170,25 +204,45 @@ _RULE_SOURCES: dict[str, list[str]] = {
     ],
     "recursive_delete_root": [
         rf"{_PRE}rm(?:{_S}-[\w-]+)*?{_S}{_RECURSIVE}{_OPTS}{_S}{_ROOTISH}",
-        rf"{_PRE}find{_S}{_ROOTISH}(?![^\n;&|]*-i?(?:name|path|regex)\b|[^\n;&|]*-(?:newer|[am](?:time|min)|size|user|empty)\b)"
-        rf"[^\n;&|]*?{_S}(?:-delete|-exec{_S}(?:sudo{_S})?rm)\b",
+        (
+            rf"{_PRE}find{_S}{_ROOTISH}(?![^\n;&|]*-i?(?:name|path|regex)\b|[^\n;&|]*-(?:newer|[am](?:time|min)|size|user|empty)\b)"
+            rf"[^\n;&|]*?{_S}(?:-delete|-exec{_S}(?:sudo{_S})?rm)\b"
+        ),
         rf"{_PRE}mv{_OPTS}{_S}{_ROOTISH}{_S}/dev/null\b",
-        r"(?i:(?<![\w-])(?:rd|rmdir)(?:[ \t]+/[sq])+[ \t]+[a-z]:\\(?:windows(?:\\system32)?)?\\?(?=\s|$))",
-        r"(?i:(?<![\w-])del(?:[ \t]+/[fsqa])+[ \t]+[a-z]:\\\*?(?=\s|$))",
+        rf"(?i:(?<![\w-])(?:rd|rmdir)(?:[ \t]+/[sq])+[ \t]+[a-z]:\\(?:windows(?:\\system32)?)?\\?{_END})",
+        rf"(?i:(?<![\w-])del(?:[ \t]+/[fsqa])+[ \t]+[a-z]:\\\*?{_END})",
     ],
     "chmod_777_system": [
         # world-writable (others' write bit) on a system tree or the home directory
-        rf"{_PRE}chmod{_OPTS}{_S}(?:[0-7]?[0-7][0-7][2367]|[ugo]*[ao][ugo]*[+=][rwxXst]*w[rwxXst]*){_OPTS}{_S}"
-        rf"""["']?(?:/\*?|{_HOME}/?\*?|/(?!dev/)(?:bin|boot|dev|etc|lib|lib32|lib64|sbin|sys|usr|var|root|home|opt|System|Library)(?:/[^\s;&|`'"]*)?)["']?{_END}""",
+        (
+            rf"{_PRE}chmod{_OPTS}{_S}(?:[0-7]?[0-7][0-7][2367]|[ugo]*[ao][ugo]*[+=][rwxXst]*w[rwxXst]*){_OPTS}{_S}"
+            rf"""["']?(?:/\*?|{_HOME}/?\*?|/(?!dev/)(?:bin|boot|dev|etc|lib|lib32|lib64|sbin|sys|usr|var|root|home|opt|System|Library)(?:/[^\s;&|`'"]*)?)["']?{_END}"""
+        ),
         # any recursive change of mode or owner of / or a top-level system directory
-        rf"{_PRE}ch(?:mod|own|grp)(?=[^\n;&|]*{_S}{_RECURSIVE})(?:{_S}(?:-[\w-]+|[^\s;&|`/~\"'-]\S*))*?{_S}"
-        rf"""["']?(?:/\*?|/(?:bin|boot|etc|lib|lib64|sbin|usr|var)/?)["']?{_END}""",
+        (
+            rf"{_PRE}ch(?:mod|own|grp)(?=[^\n;&|]*{_S}{_RECURSIVE})(?:{_S}(?:-[\w-]+|[^\s;&|`/~\"'-]\S*))*?{_S}"
+            rf"""["']?(?:/\*?|/(?:bin|boot|etc|lib|lib64|sbin|usr|var)/?)["']?{_END}"""
+        ),
     ],
     "kill_all_processes": [
-        rf"{_PRE}kill{_S}-(?:9|KILL|SIGKILL){_S}-1(?![\w.])",
+        # pid -1 is every process the caller may signal; a signal or `--` must come first (`kill -1 42` is a HUP to 42)
+        rf"{_PRE}kill(?:(?:{_S}-s{_S}\w+|{_S}-\w+)(?:{_S}--)?|{_S}--){_S}-1(?![\w.])",
+        rf"{_PRE}killall5(?:{_S}-\w+)*(?=[ \t]*(?:$|[;&|)`'\"]))",  # SysV: signals every process but its own session
     ],
 }
-_RULES = {t: re.compile("|".join(f"(?:{s})" for s in _RULE_SOURCES[t]), re.MULTILINE) for t in COMMAND_TYPES}
+
+
+def _compile(sources: list[str]) -> re.Pattern[str]:
+    """One regex for a type's rules. Those that start with `_PRE` share one copy of it: the
+    engine tries a pattern at every position of a line, and the lookbehind and optional `sudo`
+    and path that each rule repeated cost more than the command words after them."""
+    shared = [s.removeprefix(_PRE) for s in sources if s.startswith(_PRE)]
+    own = [s for s in sources if not s.startswith(_PRE)]
+    parts = [f"{_PRE}(?:{'|'.join(f'(?:{s})' for s in shared)})"] if shared else []
+    return re.compile("|".join(parts + [f"(?:{s})" for s in own]), re.MULTILINE)
+
+
+_RULES = {t: _compile(_RULE_SOURCES[t]) for t in COMMAND_TYPES}
 
 # Which rules a line needs, by a word every match of them contains. Plain substring search of
 # the lowercased text is several times faster than any regex here, and code is full of `head`,
@@ -197,25 +251,32 @@ _DELETE = ("recursive_delete_root", "history_tampering", "log_tampering")
 _WIPE = ("history_tampering", "log_tampering", "disk_wipe")
 _FETCH_TYPES = ("pipe_to_shell", "credential_exfiltration")
 _NEEDLES: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys("rm rmdir mv find rd del".split(), _DELETE),
-    **dict.fromkeys("shred unlink srm truncate".split(), _WIPE),
+    **dict.fromkeys(("rm", "rmdir", "mv", "find", "rd", "del"), _DELETE),
+    **dict.fromkeys(("shred", "unlink", "srm", "truncate"), _WIPE),
     **dict.fromkeys(
-        "/dev/ dd mkfs mke2fs wipefs blkdiscard diskutil format clear-disk format-volume initialize-disk".split(), ("disk_wipe",)
+        ("/dev/", "dd", "mkfs", "mke2fs", "wipefs", "blkdiscard", "diskutil", "format")
+        + ("clear-disk", "format-volume", "initialize-disk"),
+        ("disk_wipe",),
     ),
-    **dict.fromkeys([":(", "(){", "() {", "%0|", "fork"], ("fork_bomb",)),
+    **dict.fromkeys((":(", "(){", "() {", "%0|", "fork"), ("fork_bomb",)),
     **dict.fromkeys(
-        "curl wget fetch iex iwr irm invoke-expression invoke-webrequest invoke-restmethod new-object".split(), _FETCH_TYPES
+        ("curl", "wget", "fetch", "iex", "iwr", "irm", "new-object")
+        + ("invoke-expression", "invoke-webrequest", "invoke-restmethod"),
+        _FETCH_TYPES,
     ),
     **dict.fromkeys(
-        "nc ncat netcat socat telnet ftp sftp ssh mail sendmail s_client scp rsync /dev/tcp/ /dev/udp/".split(),
+        ("nc", "ncat", "netcat", "socat", "telnet", "ftp", "sftp", "ssh", "mail", "sendmail", "s_client", "scp", "rsync")
+        + ("/dev/tcp/", "/dev/udp/"),
         ("credential_exfiltration", "reverse_shell"),
     ),
-    **dict.fromkeys("chmod chown chgrp".split(), ("chmod_777_system",)),
+    **dict.fromkeys(("socket", "fsockopen", "mkfifo", "mknod"), ("reverse_shell",)),
+    **dict.fromkeys(("chmod", "chown", "chgrp"), ("chmod_777_system",)),
     "hist": ("history_tampering",),
-    **dict.fromkeys("/var/log journalctl wevtutil clear-eventlog remove-eventlog".split(), ("log_tampering",)),
-    "kill": ("kill_all_processes",),
+    **dict.fromkeys(("/var/log", "journalctl", "wevtutil", "clear-eventlog", "remove-eventlog"), ("log_tampering",)),
+    **dict.fromkeys(("kill", "killall5"), ("kill_all_processes",)),
 }
-_WHOLE_WORD = frozenset(n for n in _NEEDLES if n[0].isalpha() and n != "hist")
+# Needles that may sit inside a longer word: `HISTFILE`, `TCPSocket`.
+_WHOLE_WORD = frozenset(n for n in _NEEDLES if n[0].isalpha() and n not in ("hist", "socket"))
 _PRIORITY = {t: i for i, t in enumerate(COMMAND_TYPES)}
 _TAIL_PROSE = re.compile(r"(?<!\S)[A-Za-z][a-z]*[,;]?[ \t]+[a-z]+(?![\w.@:/=-])")
 _REST = re.compile(r"(?:\\;|[^\n;&|`#]|&(?!&)|\|(?!\|)|(?<=\S)#)*")  # find's `\;` is not an end
@@ -276,11 +337,17 @@ def _command_end(text: str, m: re.Match[str], line_end: int) -> int:
 
 
 def _without_overlaps(found: list[Finding]) -> list[Finding]:
+    """The findings that win overlaps, by priority then position, sorted. The kept spans are
+    disjoint, so only the nearest one starting before a candidate ends can overlap it: one
+    bisection per candidate instead of a scan of everything kept."""
+    starts: list[int] = []
     kept: list[Finding] = []
     for f in sorted(found, key=lambda f: (_PRIORITY[f.type], f.start)):
-        if not any(k.start < f.end and f.start < k.end for k in kept):
-            kept.append(f)
-    return sorted(kept)
+        i = bisect.bisect_left(starts, f.end)
+        if not i or kept[i - 1].end <= f.start:
+            starts.insert(i, f.start)
+            kept.insert(i, f)
+    return kept
 
 
 # --- streaming -----------------------------------------------------------------------------

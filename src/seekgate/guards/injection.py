@@ -35,7 +35,7 @@ _STRONG = (
     r"|old|current|all|your)"
 )
 _RULES_NOUN = (
-    r"(?:instructions?|prompts?|rules?|directives?|guidelines?|context|messages?|guardrails?|constraints?|commands?"
+    r"(?:instructions?|directions|prompts?|rules?|directives?|guidelines?|context|messages?|guardrails?|constraints?|commands?"
     r"|programming|orders|polic(?:y|ies)|restrictions|training)"
 )
 _SECRET_NOUN = (
@@ -45,14 +45,24 @@ _SECRET_NOUN = (
     r"|memory|history))"
 )
 
+# Verbs that set instructions aside: "ignore", and "stop following" / "do not obey".
+_DROP = (
+    r"(?:ignore|disregard|forget|override|bypass|neglect|(?:stop|quit|cease)[ \t]+(?:following|obeying)"
+    r"|(?:do[ \t]+not|don't|no[ \t]+longer)[ \t]+(?:follow|obey))"
+)
+
+_SEND_WORDS = ("send", "post", "upload", "leak", "forward", "transmit", "exfiltrat", "mail", "submit", "append", "encode", "copy")
+_CHAT_WORDS = ("conversation", "chat", "messages", "prompt", "memory", "history")
+_SECRET_WORDS = ("secret", "env", "key", "credential", "password", "token", "data", "cookie")
+
 # (type, trigger words in the lower-cased text, pattern). A pattern that matches starts a finding.
 # A tuple of tuples asks for one word of each (a verb and an object: `append` alone is too common).
 _RULES: list[tuple[str, tuple[str, ...] | tuple[tuple[str, ...], ...], re.Pattern[str]]] = [
     (
         "instruction_override",
-        ("ignore", "disregard", "forget", "override", "bypass", "neglect"),
+        ("ignore", "disregard", "forget", "override", "bypass", "neglect", "follow", "obey"),
         re.compile(
-            rf"\b(?:ignore|disregard|forget|override|bypass|neglect)(?:{_WS}{_WEAK}){{0,3}}{_WS}{_STRONG}(?:{_WS}(?:{_WEAK}|{_STRONG})){{0,3}}{_WS}"
+            rf"\b{_DROP}(?:{_WS}{_WEAK}){{0,3}}{_WS}{_STRONG}(?:{_WS}(?:{_WEAK}|{_STRONG})){{0,3}}{_WS}"
             rf"(?:(?:and|or){_WS})?{_RULES_NOUN}\b"
             rf"|\b(?:ignore|disregard|forget)(?:{_WS}(?:all|everything|of|the)){{1,3}}{_WS}(?:you(?:'ve|{_WS}(?:were|have{_WS}been))"
             rf"{_WS}(?:told|given|instructed|taught)|(?:above|before|previously|so{_WS}far|until{_WS}now)"
@@ -100,10 +110,7 @@ _RULES: list[tuple[str, tuple[str, ...] | tuple[tuple[str, ...], ...], re.Patter
     ),
     (
         "exfiltration",
-        (
-            ("send", "post", "upload", "leak", "forward", "transmit", "exfiltrat", "mail", "submit", "append", "encode", "copy"),
-            ("conversation", "chat", "messages", "secret", "env", "key", "credential", "password", "token", "prompt", "data", "cookie", "memory", "history"),
-        ),
+        (_SEND_WORDS, _CHAT_WORDS + _SECRET_WORDS),
         re.compile(
             rf"\b(?:send|post|upload|leak|forward|transmit|exfiltrate|e-?mail|submit|append|encode|copy)(?:{_WS}(?:all|the|this|your|my|any|every|of|user's|entire)){{0,3}}"
             rf"{_WS}{_SECRET_NOUN}\b[^.\n]{{0,80}}?\b(?:to|at|into|via|using)\b[^.\n]{{0,40}}?(?:https?://|\b[\w.+-]+@[\w-]+\.\w|webhook|\burl\b|endpoint|server|e-?mail)",
@@ -123,32 +130,63 @@ _RULES: list[tuple[str, tuple[str, ...] | tuple[tuple[str, ...], ...], re.Patter
         "exfiltration",
         ("](http",),
         # A link or image whose query carries a template for the data to steal: ?q={secret}.
-        re.compile(r"!?\[[^\]\n]{0,200}\]\(\s*<?https?://[^\s)?#]+\?[^\s)]*?=(?:\{|%7b|\$\{|\[[A-Z_]+\]|<[a-z_ ]+>)[^\s)]*\)?", _I),
+        re.compile(
+            r"!?\[[^\]\n]{0,200}\]\(\s*<?https?://[^\s)?#]+\?[^\s)]*?=(?:\{|%7b|\$\{|\[[A-Z_]+\]|<[a-z_ ]+>)[^\s)]*\)?", _I
+        ),
     ),
     (
         "exfiltration",
         ("curl", "wget"),
         re.compile(
             r"\b(?:curl|wget)\b[^\n]{0,200}?(?:\$\([ \t]*(?:env|printenv|set|cat[ \t][^)]*(?:\.env|\.ssh|\.aws|credentials|id_rsa|passwd|shadow)[^)]*)[ \t]*\)"
-            r"|`(?:env|printenv)`)[^\n]*"
-            r"|\b(?:env|printenv)[ \t]*\|[ \t]*(?:curl|wget|nc)\b[^\n]*",
+            r"|`(?:env|printenv)`)[^\n]*",
             _I,
+        ),
+    ),
+    (
+        "exfiltration",
+        ("env |", "env|"),
+        # the whole environment piped, through any filters, to a network client
+        re.compile(
+            r"\b(?:env|printenv)(?:[ \t]+-\w+)*[ \t]*\|(?:[^|\n]*\|)*?[ \t]*(?:curl|wget|nc|ncat|netcat|socat|telnet)\b[^\n]*", _I
         ),
     ),
 ]
 
-# Runs of three or more zero-width characters (a hidden message), bidi embedding, override and
-# isolate controls next to text (alone they are vocabulary entries), and Unicode tag characters (invisible ASCII) outside the emoji flag sequences
-# that legitimately use them. A single zero-width character is common in copied text; it counts
-# only when the text without it reads as an injection (`ig\u200bnore all previous ...`).
-_ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\u180e\ufeff]+")
-_HIDDEN = re.compile(
-    "[\u200b-\u200d\u2060\u180e\ufeff]{3,}|(?<=\\w)[\u202a-\u202e\u2066-\u2069]+|[\u202a-\u202e\u2066-\u2069]+(?=\\w)"
-    "|(?<![\U0001f3f4\U000e0000-\U000e007f])[\U000e0000-\U000e007f]+|(?<=\U0001f3f4)[\U000e0000-\U000e007f]{8,}"
-)
+
+def _gate(triggers: tuple[str, ...] | tuple[tuple[str, ...], ...]) -> tuple[frozenset[str], frozenset[str]]:
+    """A rule's trigger words as two sets: one word of the first must occur, and of the second if
+    it is not empty."""
+    if isinstance(triggers[0], tuple):
+        first, second = triggers
+        return frozenset(first), frozenset(second)
+    return frozenset(triggers), frozenset()  # type: ignore[arg-type]  # a tuple of words
+
+
+_GATED = [(type_, *_gate(triggers), pattern) for type_, triggers, pattern in _RULES]
+# Every trigger word once: each text is searched for each word a single time.
+_TRIGGERS = tuple(dict.fromkeys(t for _, first, second, _ in _GATED for t in (*sorted(first), *sorted(second))))
+
+# Invisible characters, by what they do. Hidden text is a run of three or more zero-width
+# characters (a message), bidi embedding, override and isolate controls next to text (alone they
+# are vocabulary entries), and Unicode tag characters (invisible ASCII) outside the emoji flag
+# sequences that legitimately use them (a black flag and a short tag run). A single zero-width
+# character is common in copied text; it counts only when the text without it reads as an
+# injection (`ig\u200bnore all previous ...`). One character class finds the runs (sre scans for
+# a class fast; lookarounds at every character were several times slower on non-ASCII text).
+_ZW_CHARS = "\u200b-\u200d\u2060\u180e\ufeff"
+_BIDI_CHARS = "\u202a-\u202e\u2066-\u2069"
+_TAG_CHARS = "\U000e0000-\U000e007f"
+_ZERO_WIDTH = re.compile(f"[{_ZW_CHARS}]+")
+_TAG = re.compile(f"[{_TAG_CHARS}]")
+_INVISIBLE = re.compile(f"[{_ZW_CHARS}]+|[{_BIDI_CHARS}]+|[{_TAG_CHARS}]+")
+_FLAG = "\U0001f3f4"
+_FLAG_TAGS = 7  # a subdivision flag: the black flag, its region in tags (`gbsct`), a cancel tag
 _COMMENT = re.compile(r"<!--(.{0,2000}?)-->", re.DOTALL)
 _ADDRESSES_MODEL = re.compile(
-    r"\b(?:ai|assistant|llm|language[ \t]+model|chatbot|claude|chatgpt|gpt|copilot)\b", re.IGNORECASE
+    r"\b(?:ais?|assistants?|llms?|(?:large[ \t]+)?language[ \t]+models?|chatbots?|claude|chatgpt|gpt(?:-\w+)?|copilot|gemini"
+    r"|(?:ai|llm|coding)[ \t]+agents?)\b",
+    re.IGNORECASE,
 )
 _IMPERATIVE = re.compile(
     r"\b(?:ignore|disregard|forget|must|should|always|never|do[ \t]+not|don't|instead|tell|say|reply|respond|include"
@@ -157,6 +195,19 @@ _IMPERATIVE = re.compile(
 )
 # Chat-format code: a template slot or string concatenation next to the marker.
 _TEMPLATE = re.compile(r"\{\{?[ \t]*[\w.\[\]'\"]+[ \t]*\}\}?|['\"][ \t]*\+|\+[ \t]*['\"]")
+# "You can override the system prompt per request": documentation of a setting, not an order.
+_DESCRIBES = re.compile(
+    r"\b(?:can|could|may|might|(?<!need )(?<!have )to|lets?[ \t]+(?:you|users?|callers?|clients?)"
+    r"|allows?[ \t]+(?:you|users?|callers?|clients?)[ \t]+to)(?:[ \t]+(?:also|easily|still|optionally))?[ \t]+$",
+    re.IGNORECASE,
+)
+_CONFIGURES = re.compile(r"(?:override|bypass)\b", re.IGNORECASE)
+# "[INST] and [/INST] mark the user turn": markers named in prose, not used.
+_NAMED_MARKER = re.compile(
+    r"[ \t]*(?:(?:,|/|and|or)[ \t]*(?:\[/?INST\]|<</?SYS>>|<\|[\w-]{1,30}\|>|</?system>|</?s>)"
+    r"|(?:marks?|markers?|tokens?|tags?|delimit\w*|denotes?|wraps?|surrounds?)\b)",
+    re.IGNORECASE,
+)
 _NEGATED = re.compile(r"\b(?:not|never|don't|doesn't|avoid|without)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
 _MAX_SENTENCE = 400
@@ -165,27 +216,49 @@ _MAX_SENTENCE = 400
 def find_injections(text: str) -> list[Finding]:
     """Prompt-injection findings in `text`, sorted and without overlaps."""
     low = text.lower()
+    present = {t for t in _TRIGGERS if t in low}
     spans: list[tuple[int, int, str]] = []
-    for type_, triggers, pattern in _RULES:
-        groups = triggers if isinstance(triggers[0], tuple) else (triggers,)
-        if all(any(t in low for t in group) for group in groups):
+    for type_, first, second, pattern in _GATED if present else ():
+        if not present.isdisjoint(first) and (not second or not present.isdisjoint(second)):
             for m in pattern.finditer(text):
-                end = _extend(text, m, type_)
-                if type_ == "role_change" and (_closing(m.group()) or _TEMPLATE.search(text, m.start(), end)):
-                    continue  # a lone closing marker, or a chat format written in code
-                if type_ == "exfiltration" and _NEGATED.search(text, max(0, m.start() - 30), m.start()):
-                    continue  # advice: "never send your API key to ..."
-                spans.append((m.start(), end, type_))
+                end = _extend(text, low, m, type_)
+                if not _discussed(text, m, end, type_):
+                    spans.append((m.start(), end, type_))
     if "<!--" in text:
         for m in _COMMENT.finditer(text):
             body = m.group(1)
             if _ADDRESSES_MODEL.search(body) and _IMPERATIVE.search(body):
                 spans.append((m.start(), m.end(), "hidden_text"))
     if not text.isascii():
-        spans += [(m.start(), m.end(), "hidden_text") for m in _HIDDEN.finditer(text)]
+        spans += [(m.start(), m.end(), "hidden_text") for m in _INVISIBLE.finditer(text) if _hides(text, m)]
         if not spans and _ZERO_WIDTH.search(text):
             spans += _split_words(text)
     return _merged(spans)
+
+
+def _hides(text: str, run: re.Match[str]) -> bool:
+    """An invisible run that hides something (see _INVISIBLE)."""
+    first, before, after = run.group()[0], text[run.start() - 1 : run.start()], text[run.end() : run.end() + 1]
+    if _ZERO_WIDTH.match(first):
+        return run.end() - run.start() >= 3
+    if _TAG.match(first):
+        return before != _FLAG or run.end() - run.start() > _FLAG_TAGS
+    return _is_word(before) or _is_word(after)
+
+
+def _is_word(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+def _discussed(text: str, m: re.Match[str], end: int, type_: str) -> bool:
+    """The match is talked about rather than meant: a chat format written in code or named in
+    prose, a lone closing marker, advice against an exfiltration, a documented setting."""
+    if type_ == "role_change":
+        named = _NAMED_MARKER.match(text, m.end()) or text[m.start() - 1 : m.start()] == "`" == text[m.end() : m.end() + 1]
+        return bool(_closing(m.group()) or _TEMPLATE.search(text, m.start(), end) or named)
+    if type_ == "exfiltration":
+        return _NEGATED.search(text, max(0, m.start() - 30), m.start()) is not None  # "never send your API key to ..."
+    return _CONFIGURES.match(m.group()) is not None and _DESCRIBES.search(text, max(0, m.start() - 40), m.start()) is not None
 
 
 def _split_words(text: str) -> list[tuple[int, int, str]]:
@@ -204,7 +277,7 @@ def _split_words(text: str) -> list[tuple[int, int, str]]:
     return [(original(f.start), original(f.end - 1) + 1, "hidden_text") for f in found]
 
 
-def _extend(text: str, m: re.Match[str], type_: str) -> int:
+def _extend(text: str, low: str, m: re.Match[str], type_: str) -> int:
     """The end of a finding: a fake turn through its closing marker (else the end of its line),
     a link as it is, anything else through the end of its sentence."""
     if type_ == "role_change":
@@ -213,7 +286,7 @@ def _extend(text: str, m: re.Match[str], type_: str) -> int:
             return m.end()
         closer = next((c for opener, c in _CLOSERS.items() if marker.startswith(opener)), None)
         if closer:
-            close = text.lower().find(closer, m.end(), m.end() + 2000)
+            close = low.find(closer, m.end(), m.end() + 2000)
             if close >= 0:
                 return close + len(closer)
         nl = text.find("\n", m.end())
@@ -229,7 +302,9 @@ def _extend(text: str, m: re.Match[str], type_: str) -> int:
 def _closing(marker: str) -> bool:
     """A closing marker (`[/INST]`, `</system>`): alone it ends nothing we saw open."""
     marker = re.sub(r"\s", "", marker.lower())
-    return marker.startswith(("</system", "[/", "<</")) or (marker.startswith("</") and "<s>" not in marker and "[inst]" not in marker)
+    return marker.startswith(("</system", "[/", "<</")) or (
+        marker.startswith("</") and "<s>" not in marker and "[inst]" not in marker
+    )
 
 
 _CLOSERS = {

