@@ -24,6 +24,7 @@ from seekgate.api.admin import model_routes
 from seekgate.api.anthropic.routes import routes as anthropic_routes
 from seekgate.api.prompts import routes as prompt_routes
 from seekgate.api.reviews import routes as review_routes
+from seekgate.api.dashboard import dashboard_routes
 from seekgate.api.requests import routes as request_routes
 from seekgate.backends.registry import SERVER_TYPES, Registry
 from seekgate.prompts.packs import PackStore, shipped_packs_dir
@@ -37,6 +38,7 @@ from seekgate.guards.scrub import LogScrubber
 from seekgate.guards.stage import GuardStage
 from seekgate.settings import ConfigError, Settings, resolve_secret
 from seekgate.cache.base import make_cache
+from seekgate.telemetry.live import LiveStats
 from seekgate.telemetry.logs import RequestLogLine
 from seekgate.telemetry.metrics import HealthGauges, Metrics, metrics_route
 from seekgate.telemetry.middleware import METERED, TelemetryMiddleware
@@ -58,7 +60,8 @@ def create_app(settings: Settings) -> Starlette:
     guards = _guards(settings)
     cache = make_cache(settings.cache, settings.server.data_path)
     gateway = Gateway(registry, settings, packs, reviews, context, guards, cache)
-    telemetry = Telemetry()
+    live = LiveStats()  # the dashboard's figures
+    telemetry = Telemetry([live], gauges=[live])
     meter = settings.telemetry
     if meter.log_requests:
         telemetry.add(RequestLogLine())
@@ -138,6 +141,7 @@ def create_app(settings: Settings) -> Starlette:
             *review_routes(reviews, settings.admin, settings.server.max_body_bytes),
             *request_routes(request_log, settings.admin),
             *metric_routes,
+            *dashboard_routes(live, gateway, registry, settings.admin),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/v1/slo", slo, methods=["GET"]),

@@ -288,6 +288,7 @@ class Gateway:
 
     async def chat(self, request: Request, hints: Hints = Hints()) -> tuple[Outcome, ChatResponse]:
         outcome, request, candidates = await self._plan(request, hints)
+        _expect(hints.trace, candidates)
         plan = self._cache_key(outcome, request, candidates)
         cached = await self._lookup(plan, outcome, hints)
         if cached is not None:
@@ -400,6 +401,7 @@ class Gateway:
 
     async def stream(self, request: Request, hints: Hints = Hints()) -> OpenStream:
         outcome, request, candidates = await self._plan(request, hints)
+        _expect(hints.trace, candidates)
         trace = hints.trace
         if trace is not None:
             trace.stream = True
@@ -434,6 +436,12 @@ class Gateway:
         if trace is not None:
             self._trace(trace, outcome, request, None, None)  # known now, in case the stream breaks off
         return OpenStream(outcome, first, rest, on_end, self.context, collector)
+
+
+def _expect(trace: Trace | None, candidates: list[ModelEntry]) -> None:
+    """Until a model answers, the request is the route's first model's: a failure counts there."""
+    if trace is not None and candidates:
+        trace.model = candidates[0].alias
 
 
 async def _aiter(chunks: list[Chunk]) -> AsyncIterator[Chunk]:
