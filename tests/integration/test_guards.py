@@ -346,3 +346,21 @@ def test_guards_need_no_configuration_on_a_default_gateway(tmp_path: Path):
     with run_gateway('[server]\ndefault_model = "fake-echo"\npreload_default = false\n', tmp_path) as gateway:
         raw = _openai(gateway).chat.completions.with_raw_response.create(model="fake-echo", messages=[{"role": "user", "content": f"t {GITHUB}"}])
         assert raw.parse().choices[0].message.content == f"t {GITHUB}" and raw.headers["x-seekgate-guards"] == "secret:redact=1"
+
+
+def test_require_keys_refuses_every_api_call_without_a_valid_key(tmp_path: Path):
+    config = '[server]\ndefault_model = "fake-echo"\npreload_default = false\n\n[guards]\nrequire_keys = true\n'
+    with run_gateway(config, tmp_path) as gateway:
+        with pytest.raises(openai.AuthenticationError, match="API key is required"):
+            _openai(gateway).chat.completions.create(model="fake-echo", messages=[{"role": "user", "content": "hi"}])
+        with pytest.raises(openai.AuthenticationError, match="API key is required"):
+            _openai(gateway).models.list()
+        with pytest.raises(openai.AuthenticationError, match="API key is required"):
+            _openai(gateway).embeddings.create(model="wordllama", input="hi")
+        with pytest.raises(anthropic.AuthenticationError, match="API key is required"):
+            _claude(gateway).messages.create(model="fake-echo", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+        key = json.loads(_keys(gateway, "create", "--name", "dev", "--json"))["key"]
+        assert _openai(gateway, key).chat.completions.create(model="fake-echo", messages=[{"role": "user", "content": "hi"}]).choices[0].message.content == "hi"
+        assert "fake-echo" in [m.id for m in _openai(gateway, key).models.list()]
+        assert _claude(gateway, key).messages.create(model="fake-echo", max_tokens=5, messages=[{"role": "user", "content": "hi"}]).content
+        assert httpx.get(gateway.base_url + "/healthz").status_code == 200  # probes stay open

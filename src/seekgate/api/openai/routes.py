@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from seekgate import errors
-from seekgate.api.http import decode, handled, hints_from, read_body, until_disconnected
+from seekgate.api.http import api_key, decode, handled, hints_from, read_body, until_disconnected
 from seekgate.api.openai import translate, wire
 from seekgate.core.service import Gateway, OpenStream
 from seekgate.reviews.store import Review
@@ -82,6 +82,8 @@ def routes(gateway: Gateway, max_body: int) -> list[Route]:
     )
 
     async def models(request: Request) -> Response:
+        if gateway.guards is not None:  # with guards.require_keys, listing models needs a key too
+            await gateway.guards.authenticate(api_key(request))
         entries = list(gateway.registry.models.values())
         health = await gateway.registry.health(entries)
         data = [
