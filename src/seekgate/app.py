@@ -36,6 +36,8 @@ from seekgate.guards.keys import KeyStore
 from seekgate.guards.limits import make_limiter
 from seekgate.guards.scrub import LogScrubber
 from seekgate.guards.stage import GuardStage
+from seekgate.mcp.delegate import ENDPOINT as MCP_ENDPOINT
+from seekgate.mcp.server import McpHttp, make_scalpel
 from seekgate.settings import ConfigError, Settings, resolve_secret
 from seekgate.cache.base import make_cache
 from seekgate.telemetry.live import LiveStats
@@ -70,11 +72,18 @@ def create_app(settings: Settings) -> Starlette:
         telemetry.add(request_log)
     metric_routes: list[Route] = []
     if meter.metrics:
-        metrics = Metrics.from_settings(settings, endpoints=METERED)
+        metrics = Metrics.from_settings(settings, endpoints=METERED | {MCP_ENDPOINT})
         telemetry.add(metrics)
         telemetry.gauges.append(metrics)  # requests in flight
         health = HealthGauges(metrics, registry, gateway.router.breaker)
         metric_routes.append(metrics_route(metrics, health.refresh))
+    # scalpel (docs/scalpel.md): the MCP tool; `seekgate mcp` serves it over stdio from this same graph.
+    scalpel = make_scalpel(settings, gateway, telemetry) if settings.scalpel.enabled else None
+    mcp_http = None
+    if scalpel is not None and settings.scalpel.http:
+        mcp_http = McpHttp(
+            scalpel, host=settings.server.host, authenticate=guards.authenticate, max_body_bytes=settings.server.max_body_bytes
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -84,9 +93,14 @@ def create_app(settings: Settings) -> Starlette:
         await registry.start()
         if request_log is not None:
             await request_log.start()
+        if scalpel is not None:
+            scalpel.start()
         try:
-            yield
+            async with mcp_http.running() if mcp_http is not None else contextlib.nullcontext():
+                yield
         finally:
+            if scalpel is not None:
+                await scalpel.aclose()  # running jobs end as aborted before their backends close
             if request_log is not None:
                 await request_log.aclose()  # writes what is still queued
             await registry.aclose()
@@ -147,6 +161,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/v1/slo", slo, methods=["GET"]),
             Route("/openapi.json", openapi_json, methods=["GET"]),
             Route("/docs", docs, methods=["GET"]),
+            *([Route(MCP_ENDPOINT, mcp_http)] if mcp_http is not None else []),
         ],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
@@ -155,6 +170,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.state.gateway = gateway
     app.state.telemetry = telemetry
+    app.state.scalpel = scalpel
     return app
 
 

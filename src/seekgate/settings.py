@@ -38,6 +38,8 @@ __all__ = [
     "OpenAIBackendSpec",
     "RISK_LEVELS",
     "RoutingSettings",
+    "SCALPEL_ENV",
+    "ScalpelSettings",
     "ServerSettings",
     "Settings",
     "TaskProfile",
@@ -273,6 +275,52 @@ class TelemetrySettings(_Spec):
     request_log_max_rows: int = 100_000
 
 
+class ScalpelSettings(_Spec):
+    """The scalpel MCP tool: code chores delegated to the local model (docs/scalpel.md)."""
+
+    enabled: bool = True
+    """Offer the tool at all: `seekgate mcp` refuses to start and /mcp is not served when false."""
+    workspace: str = ""
+    """The root every path resolves inside; "" = the directory the server was started in."""
+    endpoint: str = ""
+    """An OpenAI-compatible chat-completions URL (or its /v1 base) to run chores on; "" = this
+    gateway in-process, through its task profile, guards, routing, pins and metrics."""
+    endpoint_tool_mode: Literal["native", "grammar", "json_schema"] = "native"
+    """How tool calls reach `endpoint`: its own tool calling, or emulated (as backends.*.tool_mode)."""
+    model: str = "auto"
+    """A model alias ("auto": the task's route); with `endpoint`, the model name that server knows."""
+    task: str = "scalpel"
+    """The task profile model turns run under (its route, guard profile and rate limits)."""
+    max_tokens: int = 1024
+    """The most tokens one model turn may generate."""
+    timeout_ms: int = 120_000
+    """The time budget of one chore, every turn and tool together."""
+    max_steps: int = 12
+    """The most model turns one chore may take."""
+    verify: str = ""
+    """A shell command run in the workspace after each edit (`pytest -q`, `ruff check .`); a
+    non-zero exit rolls the edit back. "" = none."""
+    http: bool = True
+    """Also serve the tool over streamable HTTP at /mcp in `seekgate serve`."""
+    max_jobs: int = 2
+    """Background chores that run at once; more wait their turn."""
+    api_key: str | None = None
+    """For `seekgate mcp` (stdio) on a gateway with guards.require_keys: an `env::NAME` reference
+    to the key its chores run under. Over HTTP the caller's own key is used."""
+
+
+SCALPEL_ENV: dict[str, tuple[str, bool]] = {
+    "SURR_SCALPEL_ENABLED": ("enabled", True),
+    "SURR_SCALPEL_ENDPOINT": ("endpoint", False),
+    "SURR_SCALPEL_MODEL": ("model", False),
+    "SURR_SCALPEL_MAX_TOKENS": ("max_tokens", True),
+    "SURR_SCALPEL_TIMEOUT_MS": ("timeout_ms", True),
+    "SEEKGATE_SCALPEL_WORKSPACE": ("workspace", False),
+}
+"""The variables the design documents name, as aliases of scalpel.<key> (and whether the value
+is parsed as a TOML scalar, or taken as text). SEEKGATE_SCALPEL__<KEY> works too, and wins."""
+
+
 class AdminSettings(_Spec):
     api_key: str | None = "env::SEEKGATE_ADMIN_KEY"
 
@@ -286,6 +334,7 @@ class Settings(_Spec):
     guards: GuardSettings = GuardSettings()
     cache: CacheSettings = CacheSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    scalpel: ScalpelSettings = ScalpelSettings()
     backends: dict[str, BackendSpec] = msgspec.field(default_factory=dict)
     models: dict[str, ModelSpec] = msgspec.field(default_factory=dict)
     tasks: dict[str, TaskProfile] = msgspec.field(default_factory=dict)
@@ -316,6 +365,10 @@ def load_settings(
     config_file = config_file or env.get(ENV_PREFIX + "CONFIG")
     if config_file:
         layers.append((str(config_file), _read_toml(Path(config_file))))
+    for name, (key, parse) in SCALPEL_ENV.items():
+        if name in env:
+            value = _parse_scalar(env[name]) if parse else env[name]
+            layers.append((f"environment variable {name}", {"scalpel": {key: value}}))
     for name, value in sorted(env.items()):
         if name.startswith(ENV_PREFIX) and "__" in name:
             path = name.removeprefix(ENV_PREFIX).lower().split("__")
@@ -391,7 +444,7 @@ def _convert(merged: dict[str, Any], origin: dict[tuple[str, ...], str]) -> Sett
     """Validate section by section, so that an error can name the table key (msgspec paths
     do not carry dict keys)."""
     singles = {"server": ServerSettings, "routing": RoutingSettings, "admin": AdminSettings, "anthropic": AnthropicSettings, "context": ContextSettings, "guards": GuardSettings,
-               "cache": CacheSettings, "telemetry": TelemetrySettings}
+               "cache": CacheSettings, "telemetry": TelemetrySettings, "scalpel": ScalpelSettings}
     allowed = sorted([*singles, "backends", "models", "tasks"])
     unknown = sorted(set(merged) - set(allowed))
     if unknown:
@@ -454,6 +507,8 @@ def _allowed_keys(parts: tuple[str, ...]) -> list[str]:
         return sorted(RoutingSettings.__struct_fields__)
     if parts[0] == "admin":
         return sorted(AdminSettings.__struct_fields__)
+    if parts[0] == "scalpel":
+        return sorted(ScalpelSettings.__struct_fields__)
     if parts[0] == "guards":
         return sorted(GuardProfile.__struct_fields__ if len(parts) > 2 and parts[1] == "profiles" else GuardSettings.__struct_fields__)
     if parts[0] == "backends":
@@ -518,6 +573,7 @@ def _check_references(settings: Settings, origin: dict[tuple[str, ...], str]) ->
         fail(("admin", "api_key"), f"the admin key is a reference to an environment variable: write \"{SECRET_PREFIX}VARIABLE_NAME\"")
     _check_guards(settings.guards, fail)
     _check_telemetry(settings.cache, settings.telemetry, fail)
+    _check_scalpel(settings, fail)
     server = settings.server
     if server.default_model not in settings.models and server.default_model not in families:
         fail(("server", "default_model"), f"unknown model {server.default_model!r}; defined models: {', '.join(sorted(settings.models))}")
@@ -535,6 +591,29 @@ def _check_telemetry(cache: CacheSettings, telemetry: TelemetrySettings, fail: A
                                 ("telemetry", "request_log_max_rows", telemetry.request_log_max_rows)):  # fmt: skip
         if value <= 0:
             fail((section, key), "must be positive")
+
+
+def _check_scalpel(settings: Settings, fail: Any) -> None:
+    scalpel = settings.scalpel
+    for key in ("max_tokens", "timeout_ms", "max_steps", "max_jobs"):
+        if getattr(scalpel, key) < 1:
+            fail(("scalpel", key), "must be at least 1")
+    if scalpel.endpoint and not re.match(r"https?://[^/\s]+", scalpel.endpoint):
+        fail(
+            ("scalpel", "endpoint"),
+            f"{scalpel.endpoint!r} is not an http(s) URL; give a chat-completions URL such as "
+            'http://127.0.0.1:8111/v1/chat/completions, or "" for this gateway',
+        )
+    if scalpel.api_key is not None and not scalpel.api_key.startswith(SECRET_PREFIX):
+        fail(("scalpel", "api_key"), f'a reference to an environment variable: write "{SECRET_PREFIX}VARIABLE_NAME"')
+    if scalpel.endpoint:
+        return  # model and task then name things on that server, not here
+    families = {alias.partition("@")[0] for alias in settings.models if "@" in alias}
+    if scalpel.model != "auto" and scalpel.model not in settings.models and scalpel.model not in families:
+        known = ", ".join(sorted(settings.models))
+        fail(("scalpel", "model"), f'unknown model {scalpel.model!r}; use "auto" (the task route) or one of: {known}')
+    if settings.tasks and scalpel.task not in settings.tasks:
+        fail(("scalpel", "task"), f"unknown task {scalpel.task!r}; defined tasks: {', '.join(sorted(settings.tasks))}")
 
 
 def _check_guards(guards: GuardSettings, fail: Any) -> None:

@@ -8,6 +8,7 @@ from seekgate.settings import (
     AnthropicBackendSpec,
     ConfigError,
     RoutingSettings,
+    ScalpelSettings,
     TaskProfile,
     FakeBackendSpec,
     GuardProfile,
@@ -75,7 +76,7 @@ def test_default_toml_documents_routing_and_every_task_profile_key():
     assert set(raw["routing"]) == _documented_keys(RoutingSettings)
     assert msgspec.convert(raw["routing"], RoutingSettings) == RoutingSettings()
     assert set(raw["tasks"]["chat"]) == _documented_keys(TaskProfile)
-    assert set(raw["tasks"]) == {"chat", "editor", "refactor", "tests", "rag-code", "rag-doc", "ci"}
+    assert set(raw["tasks"]) == {"chat", "editor", "refactor", "tests", "rag-code", "rag-doc", "ci", "scalpel"}
 
 
 def test_task_routes_must_name_known_models(tmp_path):
@@ -195,3 +196,72 @@ def test_guard_settings_errors_name_the_key_and_the_fix(tmp_path, toml, message)
     cfg.write_text(toml)
     with pytest.raises(ConfigError, match=message):
         load_settings(cfg, env={})
+
+
+def test_default_toml_documents_every_scalpel_key_with_its_default():
+    text = DEFAULT_TOML.read_text()
+    raw = tomllib.loads(text)
+    # api_key is shown commented out (it names a variable only stdio with require_keys needs).
+    assert set(raw["scalpel"]) | {"api_key"} == _documented_keys(ScalpelSettings)
+    assert '# api_key = "env::' in text
+    assert msgspec.convert(raw["scalpel"], ScalpelSettings) == ScalpelSettings()
+    settings = load_settings(env={})
+    assert settings.scalpel == ScalpelSettings()
+    task = settings.tasks["scalpel"]
+    assert task.route[-1] == "smollm2-135m" and task.cacheable is False and task.pack == ""
+
+
+def test_surr_scalpel_variables_set_the_scalpel_keys(tmp_path):
+    env = {
+        "SURR_SCALPEL_ENABLED": "false",
+        "SURR_SCALPEL_ENDPOINT": "http://127.0.0.1:8111/v1/chat/completions",
+        "SURR_SCALPEL_MODEL": "2024",  # a model name stays text, even when it looks like a number
+        "SURR_SCALPEL_MAX_TOKENS": "256",
+        "SURR_SCALPEL_TIMEOUT_MS": "5000",
+        "SEEKGATE_SCALPEL_WORKSPACE": str(tmp_path),
+    }
+    scalpel = load_settings(env=env).scalpel
+    assert scalpel == ScalpelSettings(
+        enabled=False,
+        endpoint=env["SURR_SCALPEL_ENDPOINT"],
+        model="2024",
+        max_tokens=256,
+        timeout_ms=5000,
+        workspace=str(tmp_path),
+    )
+
+
+def test_scalpel_layers_file_then_surr_then_seekgate_then_cli(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[scalpel]\nmax_tokens = 100\ntimeout_ms = 1000\nmax_steps = 3\n")
+    env = {"SURR_SCALPEL_MAX_TOKENS": "200", "SURR_SCALPEL_TIMEOUT_MS": "2000", "SEEKGATE_SCALPEL__TIMEOUT_MS": "3000"}
+    scalpel = load_settings(cfg, env=env, overrides={"scalpel.max_steps": 4}).scalpel
+    assert (scalpel.max_tokens, scalpel.timeout_ms, scalpel.max_steps) == (200, 3000, 4)
+
+
+@pytest.mark.parametrize(
+    ("env", "toml", "message"),
+    [
+        ({"SURR_SCALPEL_MAX_TOKENS": "lots"}, "", "variable SURR_SCALPEL_MAX_TOKENS: key scalpel.max_tokens: Expected `int`"),
+        ({"SURR_SCALPEL_TIMEOUT_MS": "0"}, "", "variable SURR_SCALPEL_TIMEOUT_MS: key scalpel.timeout_ms: must be at least 1"),
+        ({"SURR_SCALPEL_ENABLED": "maybe"}, "", "variable SURR_SCALPEL_ENABLED: key scalpel.enabled: Expected `bool`"),
+        ({"SURR_SCALPEL_ENDPOINT": "localhost:8111"}, "", "SURR_SCALPEL_ENDPOINT: key scalpel.endpoint: 'localhost:8111' is not"),
+        ({"SURR_SCALPEL_MODEL": "ghost"}, "", "SURR_SCALPEL_MODEL: key scalpel.model: unknown model 'ghost'"),
+        ({}, '[scalpel]\ntask = "ghost"\n', "c.toml: key scalpel.task: unknown task 'ghost'"),
+        ({}, "[scalpel]\nmax_steps = 0\n", "c.toml: key scalpel.max_steps: must be at least 1"),
+        ({}, '[scalpel]\napi_key = "sgk_123"\n', "c.toml: key scalpel.api_key: a reference to an environment variable"),
+        ({}, "[scalpel]\nworkspce = 1\n", "scalpel.workspce: unknown key; allowed keys here: api_key, enabled, endpoint"),
+        ({}, '[scalpel]\nendpoint_tool_mode = "magic"\n', "allowed values: native, grammar, json_schema"),
+    ],
+)
+def test_scalpel_settings_errors_name_the_layer_the_key_and_the_fix(tmp_path, env, toml, message):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, env=env)
+    assert message in str(info.value)
+
+
+def test_with_an_endpoint_the_scalpel_model_is_that_servers_name():
+    env = {"SURR_SCALPEL_ENDPOINT": "http://127.0.0.1:8111/v1", "SURR_SCALPEL_MODEL": "deepseek-coder"}
+    assert load_settings(env=env).scalpel.model == "deepseek-coder"

@@ -9,16 +9,29 @@
     error-STATUS  always fails: 502 (default), 503 or 504
     broken        streams two chunks, then fails mid-stream
     cut-N         like echo, streamed as two chunks split at character N (stream splits in tests)
+
+Tool-calling scripts, for the scalpel loop (each turn is picked by how many assistant turns the
+conversation already has, so a chore replays the same way every time):
+
+    toolmess      turn 1: a call wrapped in prose (text, no tool call); turn 2: `read_file` with
+                  an argument it does not have; then `finish` with an answer: a model that
+                  recovers from malformed calls
+    toolbad       every turn a call wrapped in prose, never a valid call
+    script        replays the lines of the first user message holding `@call NAME {JSON
+                  arguments}` (a tool call) or `@say TEXT` (prose, no call), one a turn; past the
+                  last, calls `finish` with the answer "script ended". `@wait MS` lines delay
+                  the turn of the line after them by MS milliseconds (so a test can cancel mid-chore)
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 from seekgate import errors
 from seekgate.backends.base import Capabilities, Health
-from seekgate.core.types import ChatRequest, ChatResponse, Chunk, FinishReason, Request, Usage
+from seekgate.core.types import ChatRequest, ChatResponse, Chunk, FinishReason, Request, Role, ToolCall, ToolCallDelta, Usage
 
 __all__ = ["FakeBackend"]
 
@@ -28,12 +41,20 @@ _ERRORS: dict[int, type[errors.UpstreamError]] = {
     504: errors.UpstreamTimeout,
 }
 
+_KINDS = frozenset(
+    {"echo", "fixed", "tokens", "slow", "flaky", "down", "error", "broken", "cut", "toolmess", "toolbad", "script"}
+)
+_SCRIPTED = frozenset({"toolmess", "toolbad", "script"})
+_SCRIPT_LINE = re.compile(r"^(?:[^\n]*?[ \t])??@(call|say|wait) ([^\n]*)$", re.MULTILINE)
+"""A script line: its marker may follow other text on the line (`Task: @call ...`)."""
+_PROSE_CALL = 'I will look at the project first. {"name": "list_files", "arguments": {}}'
+
 
 class FakeBackend:
     def __init__(self, name: str, behaviour: str) -> None:
         self.name = name
         kind, _, arg = behaviour.partition("-")
-        if kind not in {"echo", "fixed", "tokens", "slow", "flaky", "down", "error", "broken", "cut"}:
+        if kind not in _KINDS:
             raise ValueError(f"unknown fake behaviour {behaviour!r}")
         self._kind = kind
         self._arg = int(arg) if arg.isdigit() else None
@@ -72,7 +93,47 @@ class FakeBackend:
         words = text.split(" ")
         return [w if i == 0 else " " + w for i, w in enumerate(words)] if text else [""]
 
+    async def _scripted(self, request: Request) -> tuple[str, tuple[ToolCall, ...]]:
+        """This turn's answer of a tool-calling script: prose, or one tool call."""
+        self._calls += 1
+        messages = request.messages if isinstance(request, ChatRequest) else ()
+        turn = sum(1 for m in messages if m.role == Role.ASSISTANT)
+        call_id = f"call_fake_{turn}"
+        if self._kind == "toolbad" or (self._kind == "toolmess" and turn == 0):
+            return _PROSE_CALL, ()
+        if self._kind == "toolmess":
+            if turn == 1:
+                return "", (ToolCall(call_id, "read_file", '{"file": "README.md"}'),)
+            return "", (ToolCall(call_id, "finish", '{"answer": "recovered after 2 invalid calls"}'),)
+        first = next((m.text for m in messages if m.role == Role.USER), "")
+        lines: list[tuple[float, str, str]] = []  # (seconds to wait, verb, rest of the line)
+        wait = 0.0
+        for verb, rest in _SCRIPT_LINE.findall(first):
+            if verb == "wait" and rest.strip().isdigit():
+                wait += int(rest) / 1000
+            elif verb in ("call", "say"):
+                lines.append((wait, verb, rest.strip()))
+                wait = 0.0
+        if turn >= len(lines):
+            return "", (ToolCall(call_id, "finish", '{"answer": "script ended"}'),)
+        wait, verb, rest = lines[turn]
+        if wait:
+            await asyncio.sleep(wait)
+        if verb == "say":
+            return rest, ()
+        name, _, arguments = rest.strip().partition(" ")
+        return "", (ToolCall(call_id, name, arguments.strip() or "{}"),)
+
+    async def _scripted_response(self, request: Request) -> ChatResponse:
+        text, calls = await self._scripted(request)
+        output = _count(text) + sum(_count(c.arguments) for c in calls)
+        usage = Usage(input_tokens=_count(_prompt_text(request)), output_tokens=output)
+        finish = FinishReason.TOOL_CALLS if calls else FinishReason.STOP
+        return ChatResponse(model=request.model, text=text, finish_reason=finish, usage=usage, tool_calls=calls)
+
     async def chat(self, request: Request) -> ChatResponse:
+        if self._kind in _SCRIPTED:
+            return await self._scripted_response(request)
         pieces, finish = _apply_limits(self._pieces(request), request)
         if self._kind == "slow":
             await asyncio.sleep((self._arg or 100) / 1000 * len(pieces))
@@ -85,6 +146,12 @@ class FakeBackend:
         )
 
     async def stream(self, request: Request) -> AsyncIterator[Chunk]:
+        if self._kind in _SCRIPTED:
+            answer = await self._scripted_response(request)
+            deltas = tuple(ToolCallDelta(i, c.id, c.name, c.arguments) for i, c in enumerate(answer.tool_calls))
+            yield Chunk(text=answer.text, tool_calls=deltas)
+            yield Chunk(finish_reason=answer.finish_reason, usage=answer.usage)
+            return
         pieces, finish = _apply_limits(self._pieces(request), request)
         delay = (self._arg or 100) / 1000 if self._kind == "slow" else 0.0
         for i, piece in enumerate(pieces):

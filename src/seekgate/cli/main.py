@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from seekgate import __version__
-from seekgate.cli import capabilities, context, guards, models, requests, reviews, serve
+from seekgate.cli import capabilities, context, guards, mcp, models, requests, reviews, serve
 from seekgate.settings import ConfigError
 
 __all__ = ["main"]
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     requests.add_parser(sub)
     context.add_parsers(sub)
     guards.add_parsers(sub)
+    mcp.add_parser(sub)
     return parser
 
 
