@@ -16,10 +16,9 @@ sh` does not.
 
 from __future__ import annotations
 
-import bisect
 import re
 
-from seekgate.guards.types import Finding, Kind
+from seekgate.guards.types import Finding, Kind, without_overlaps
 
 __all__ = ["COMMAND_TYPES", "command_hold", "find_commands"]
 
@@ -299,7 +298,7 @@ def find_commands(text: str) -> list[Finding]:
         for type_ in types:
             for r in _RULES[type_].finditer(work, line_start, line_end):
                 found.append(Finding(r.start(), _command_end(work, r, line_end), Kind.COMMAND, type_))
-    return _without_overlaps(found)
+    return without_overlaps((_PRIORITY[f.type], f) for f in found)
 
 
 def _lines_to_check(low: str, needles: list[str]) -> dict[int, set[str]]:
@@ -334,20 +333,6 @@ def _command_end(text: str, m: re.Match[str], line_end: int) -> int:
     while end > m.start() + 1 and text[end - 1].isspace():
         end -= 1
     return end
-
-
-def _without_overlaps(found: list[Finding]) -> list[Finding]:
-    """The findings that win overlaps, by priority then position, sorted. The kept spans are
-    disjoint, so only the nearest one starting before a candidate ends can overlap it: one
-    bisection per candidate instead of a scan of everything kept."""
-    starts: list[int] = []
-    kept: list[Finding] = []
-    for f in sorted(found, key=lambda f: (_PRIORITY[f.type], f.start)):
-        i = bisect.bisect_left(starts, f.end)
-        if not i or kept[i - 1].end <= f.start:
-            starts.insert(i, f.start)
-            kept.insert(i, f)
-    return kept
 
 
 # --- streaming -----------------------------------------------------------------------------

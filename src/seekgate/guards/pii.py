@@ -12,13 +12,12 @@ scanner only asks for names when a guard profile enables them.
 
 from __future__ import annotations
 
-import bisect
 import ipaddress
 import re
 import threading
 from typing import Any
 
-from seekgate.guards.types import Finding, Kind
+from seekgate.guards.types import Finding, Kind, without_overlaps
 
 __all__ = ["PII_TYPES", "NameDetector", "find_pii"]
 
@@ -132,7 +131,7 @@ def find_pii(text: str, *, private_ips: bool = False) -> list[Finding]:
         found += _phones(text)
     else:  # `8.8.8.8` has no two digits in a row, `2001:db8::` can be all letters after the first group
         found += _ips(text, private_ips)
-    return _without_overlaps(found)
+    return without_overlaps((_PRIORITY[f.type], f) for f in found)
 
 
 _DIGITS = re.compile(r"\d\d")
@@ -257,20 +256,6 @@ def _version(text: str, at: int) -> bool:
 
 # Earlier types win an overlap: an IBAN's digits are not also a phone number.
 _PRIORITY = {t: i for i, t in enumerate(("email", "iban", "credit_card", "us_ssn", "ip_address", "phone", "person"))}
-
-
-def _without_overlaps(found: list[Finding]) -> list[Finding]:
-    """The findings that win overlaps, by priority then position, sorted. The kept spans are
-    disjoint, so only the nearest one starting before a candidate ends can overlap it: one
-    bisection per candidate instead of a scan of everything kept."""
-    starts: list[int] = []
-    kept: list[Finding] = []
-    for f in sorted(found, key=lambda f: (_PRIORITY[f.type], f.start)):
-        i = bisect.bisect_left(starts, f.end)
-        if not i or kept[i - 1].end <= f.start:
-            starts.insert(i, f.start)
-            kept.insert(i, f)
-    return kept
 
 
 # --- person names --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from seekgate.guards.commands import find_commands
 from seekgate.guards.injection import find_injections
 from seekgate.guards.pii import NameDetector, find_pii
 from seekgate.guards.secrets import find_secrets
-from seekgate.guards.types import Action, Finding
+from seekgate.guards.types import Action, Finding, without_overlaps
 from seekgate.settings import GuardProfile
 
 __all__ = ["Scanner", "resolve"]
@@ -60,15 +60,9 @@ class Scanner:
 def resolve(layers: list[list[Finding]]) -> list[Finding]:
     """Earlier layers win where spans overlap (a secret inside an email-like string stays a
     secret); a flag never hides a redaction, because flags do not change the text."""
-    kept: list[Finding] = []
-    flags: list[Finding] = []
-    for layer in layers:
-        for f in layer:
-            if f.action is Action.FLAG:
-                flags.append(f)
-            elif not any(k.start < f.end and f.start < k.end for k in kept):
-                kept.append(f)
-    return sorted(kept + flags)
+    acting = [(rank, f) for rank, layer in enumerate(layers) for f in layer if f.action is not Action.FLAG]
+    flags = [f for layer in layers for f in layer if f.action is Action.FLAG]
+    return sorted(without_overlaps(acting) + flags)
 
 
 def _act(findings: list[Finding], mode: str) -> list[Finding]:

@@ -20,7 +20,6 @@ that every finding lies wholly in released text and a stream is judged as the wh
 
 from __future__ import annotations
 
-import bisect
 import math
 import re
 from collections import Counter
@@ -28,7 +27,7 @@ from collections.abc import Iterator
 from itertools import pairwise
 from urllib.parse import unquote
 
-from seekgate.guards.types import Finding, Kind
+from seekgate.guards.types import Finding, Kind, without_overlaps
 
 __all__ = ["SECRET_TYPES", "find_secrets", "has_secret_trigger"]
 
@@ -248,7 +247,7 @@ def find_secrets(text: str) -> list[Finding]:
     if found and "base64," in text:
         images = [m.span() for m in _DATA_URI.finditer(text)]
         found = [f for f in found if not any(s <= f[0] and f[1] <= e for s, e in images)]
-    return _without_overlaps(found)
+    return without_overlaps((_PRIORITY[t], Finding(s, e, Kind.SECRET, t)) for s, e, t in found)
 
 
 def _starts_word(text: str, m: re.Match[str]) -> bool:
@@ -513,20 +512,6 @@ def _entropy(value: str) -> float:
     """Shannon entropy in bits per character."""
     n = len(value)
     return -sum(c / n * math.log2(c / n) for c in Counter(value).values()) if n else 0.0
-
-
-def _without_overlaps(found: list[tuple[int, int, str]]) -> list[Finding]:
-    """The findings that win overlaps, by priority then position, sorted. The kept spans are
-    disjoint, so only the nearest one starting before a candidate ends can overlap it: one
-    bisection per candidate instead of a scan of everything kept."""
-    starts: list[int] = []
-    kept: list[tuple[int, int, str]] = []
-    for f in sorted(found, key=lambda f: (_PRIORITY[f[2]], f[0])):
-        i = bisect.bisect_left(starts, f[1])
-        if not i or kept[i - 1][1] <= f[0]:
-            starts.insert(i, f[0])
-            kept.insert(i, f)
-    return [Finding(s, e, Kind.SECRET, t) for s, e, t in kept]
 
 
 # --- streaming -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import msgspec
 
 from seekgate import errors
 from seekgate.core.types import ChatRequest, ChatResponse, Chunk, FinishReason, Message, Request, Role, TextPart, ToolCallDelta, Usage
-from seekgate.guards.keys import ApiKey, KeyStore
+from seekgate.guards.keys import KEY_PREFIX, ApiKey, KeyStore
 from seekgate.guards.limits import Limit, RateLimiter
 from seekgate.guards.output import OutputGuard, blocked_error
 from seekgate.guards.scanner import Scanner
@@ -32,7 +32,6 @@ from seekgate.settings import GuardProfile, GuardSettings, TaskProfile
 
 __all__ = ["Caller", "GuardReport", "GuardStage", "RequestGuard"]
 
-KEY_PREFIX = "sgk_"
 # Scanning is about 1 ms per KB: past this much text, or with NER, it runs off the event loop.
 _INLINE_CHARS = 16_384
 

@@ -8,12 +8,13 @@ points), `end` exclusive, so `text[f.start:f.end]` is the matched value.
 
 from __future__ import annotations
 
+import bisect
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import msgspec
 
-__all__ = ["Action", "Detector", "Finding", "Kind"]
+__all__ = ["Action", "Detector", "Finding", "Kind", "without_overlaps"]
 
 
 class Kind(enum.StrEnum):
@@ -46,3 +47,17 @@ class Finding(msgspec.Struct, frozen=True, order=True):
 
 
 Detector = Callable[[str], list[Finding]]
+
+
+def without_overlaps(ranked: Iterable[tuple[int, Finding]]) -> list[Finding]:
+    """Of (rank, finding) pairs, the findings that win overlaps, sorted by position: a lower
+    rank wins, then the earlier start. The kept spans are disjoint, so only the nearest one starting before a candidate ends
+    can overlap it: one bisection per candidate instead of a scan of everything kept."""
+    starts: list[int] = []
+    kept: list[Finding] = []
+    for _, f in sorted(ranked, key=lambda pair: (pair[0], pair[1].start)):
+        i = bisect.bisect_left(starts, f.end)
+        if not i or kept[i - 1].end <= f.start:
+            starts.insert(i, f.start)
+            kept.insert(i, f)
+    return kept
