@@ -20,6 +20,9 @@ from typing import Any, Literal
 import msgspec
 
 __all__ = [
+    "PII_TYPES",
+    "RISK_LEVELS",
+    "SCALPEL_ENV",
     "AdminSettings",
     "AnthropicBackendSpec",
     "AnthropicSettings",
@@ -27,22 +30,21 @@ __all__ = [
     "CacheSettings",
     "ConfigError",
     "ContextSettings",
+    "FakeBackendSpec",
     "GuardProfile",
     "GuardSettings",
-    "TelemetrySettings",
-    "PII_TYPES",
-    "FakeBackendSpec",
     "LlamaCppBackendSpec",
     "MistralrsBackendSpec",
     "ModelSpec",
     "OpenAIBackendSpec",
-    "RISK_LEVELS",
+    "ReviewLinter",
+    "ReviewSettings",
     "RoutingSettings",
-    "SCALPEL_ENV",
     "ScalpelSettings",
     "ServerSettings",
     "Settings",
     "TaskProfile",
+    "TelemetrySettings",
     "load_settings",
     "resolve_secret",
 ]
@@ -321,6 +323,62 @@ SCALPEL_ENV: dict[str, tuple[str, bool]] = {
 is parsed as a TOML scalar, or taken as text). SEEKGATE_SCALPEL__<KEY> works too, and wins."""
 
 
+class ReviewLinter(_Spec):
+    """A deterministic linter `seekgate review` runs on the files a diff touches (docs/review.md)."""
+
+    command: list[str]
+    """The program and its arguments. `{files}` (one argument of its own) becomes the files to
+    check; without it they are appended. It must print one finding a line as
+    `path:line[:column]: message` (ruff --output-format concise, flake8, mypy, eslint -f unix,
+    shellcheck -f gcc all can)."""
+    patterns: list[str] = msgspec.field(default_factory=list)
+    """gitignore-style patterns of the files it checks (`*.py`); empty = every file."""
+    enabled: bool = True
+
+
+class ReviewSettings(_Spec):
+    """`seekgate review`: review comments on a diff from the ci task, and linters (docs/review.md)."""
+
+    gateway: str = ""
+    """A running gateway's base URL (`https://seekgate.internal`); "" = a gateway built in this
+    process on this configuration."""
+    api_key: str | None = "env::SEEKGATE_API_KEY"
+    """An `env::NAME` reference to the key the review calls the gateway with (guards.require_keys)."""
+    task: str = "ci"
+    """The task profile the review runs under: its route, guards, rate limits and cache."""
+    pack: str = "ci@v2"
+    """The prompt pack sent as X-Prompt-Pack: ci@v2 asks for the JSON comments the review reads
+    (the ci task's own pack, ci@v1, asks chat callers for a Markdown list)."""
+    model: str = "auto"
+    """A model alias, or "auto" for the task's route."""
+    context_tokens: int = 3072
+    """The prompt budget of one model call, pack, instructions and diff together. A larger diff
+    is split over several calls, a hunk too big for one call into parts; a call the model still
+    refuses as too long is split in half and tried again. Small calls also review better."""
+    max_tokens: int = 512
+    """The most tokens one answer may take."""
+    max_comments: int = 20
+    """The most model comments one review keeps, most severe first."""
+    concurrency: int = 2
+    """Model calls in flight at once (the embedded engine runs them one after another anyway)."""
+    reanchor_lines: int = 3
+    """A comment on a line the diff does not show moves to the nearest line it shows when that is
+    at most this many lines away; else it is dropped. 0 = always drop."""
+    fail_on: Literal["error", "warning", "suggestion", "never"] = "error"
+    """The exit policy: exit 1 when a model comment is this severe or more."""
+    fail_on_lint: bool = True
+    """Exit 1 when a linter reports a finding on a line the diff adds or changes."""
+    exclude: list[str] = msgspec.field(default_factory=list)
+    """gitignore-style patterns of files the model never sees (lock files, generated code)."""
+    timeout_s: float = 600.0
+    """The time budget of one model call."""
+    github_api_url: str = "https://api.github.com"
+    """The GitHub REST API; GITHUB_API_URL (set in GitHub Actions, also on GitHub Enterprise) wins."""
+    github_token: str | None = "env::GITHUB_TOKEN"
+    """An `env::NAME` reference to the token reviews are posted with."""
+    linters: dict[str, ReviewLinter] = msgspec.field(default_factory=dict)
+
+
 class AdminSettings(_Spec):
     api_key: str | None = "env::SEEKGATE_ADMIN_KEY"
 
@@ -335,6 +393,7 @@ class Settings(_Spec):
     cache: CacheSettings = CacheSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     scalpel: ScalpelSettings = ScalpelSettings()
+    review: ReviewSettings = ReviewSettings()
     backends: dict[str, BackendSpec] = msgspec.field(default_factory=dict)
     models: dict[str, ModelSpec] = msgspec.field(default_factory=dict)
     tasks: dict[str, TaskProfile] = msgspec.field(default_factory=dict)
@@ -444,7 +503,8 @@ def _convert(merged: dict[str, Any], origin: dict[tuple[str, ...], str]) -> Sett
     """Validate section by section, so that an error can name the table key (msgspec paths
     do not carry dict keys)."""
     singles = {"server": ServerSettings, "routing": RoutingSettings, "admin": AdminSettings, "anthropic": AnthropicSettings, "context": ContextSettings, "guards": GuardSettings,
-               "cache": CacheSettings, "telemetry": TelemetrySettings, "scalpel": ScalpelSettings}
+               "cache": CacheSettings, "telemetry": TelemetrySettings, "scalpel": ScalpelSettings,
+               "review": ReviewSettings}
     allowed = sorted([*singles, "backends", "models", "tasks"])
     unknown = sorted(set(merged) - set(allowed))
     if unknown:
@@ -509,6 +569,8 @@ def _allowed_keys(parts: tuple[str, ...]) -> list[str]:
         return sorted(AdminSettings.__struct_fields__)
     if parts[0] == "scalpel":
         return sorted(ScalpelSettings.__struct_fields__)
+    if parts[0] == "review":
+        return sorted(ReviewLinter.__struct_fields__ if len(parts) > 2 and parts[1] == "linters" else ReviewSettings.__struct_fields__)
     if parts[0] == "guards":
         return sorted(GuardProfile.__struct_fields__ if len(parts) > 2 and parts[1] == "profiles" else GuardSettings.__struct_fields__)
     if parts[0] == "backends":
@@ -574,6 +636,7 @@ def _check_references(settings: Settings, origin: dict[tuple[str, ...], str]) ->
     _check_guards(settings.guards, fail)
     _check_telemetry(settings.cache, settings.telemetry, fail)
     _check_scalpel(settings, fail)
+    _check_review(settings, fail)
     server = settings.server
     if server.default_model not in settings.models and server.default_model not in families:
         fail(("server", "default_model"), f"unknown model {server.default_model!r}; defined models: {', '.join(sorted(settings.models))}")
@@ -614,6 +677,36 @@ def _check_scalpel(settings: Settings, fail: Any) -> None:
         fail(("scalpel", "model"), f'unknown model {scalpel.model!r}; use "auto" (the task route) or one of: {known}')
     if settings.tasks and scalpel.task not in settings.tasks:
         fail(("scalpel", "task"), f"unknown task {scalpel.task!r}; defined tasks: {', '.join(sorted(settings.tasks))}")
+
+
+def _check_review(settings: Settings, fail: Any) -> None:
+    review = settings.review
+    for key in ("max_tokens", "max_comments", "concurrency", "timeout_s"):
+        if getattr(review, key) <= 0:
+            fail(("review", key), "must be positive")
+    if review.context_tokens < 512:
+        fail(("review", "context_tokens"), "must be at least 512 (the instructions alone take about 300)")
+    for key in ("reanchor_lines",):
+        if getattr(review, key) < 0:
+            fail(("review", key), "must not be negative")
+    for key in ("api_key", "github_token"):
+        value = getattr(review, key)
+        if value is not None and not value.startswith(SECRET_PREFIX):
+            fail(("review", key), f'a reference to an environment variable: write "{SECRET_PREFIX}VARIABLE_NAME"')
+    for key in ("gateway", "github_api_url"):
+        value = getattr(review, key)
+        if value and not re.match(r"https?://[^/\s]+", value):
+            fail(("review", key), f"{value!r} is not an http(s) URL")
+    for name, linter in review.linters.items():
+        if not linter.command or not linter.command[0]:
+            fail(("review", "linters", name, "command"), 'name the program and its arguments, e.g. ["ruff", "check", "--output-format", "concise"]')
+    if review.gateway:
+        return  # task and model then name things on that server
+    families = {alias.partition("@")[0] for alias in settings.models if "@" in alias}
+    if review.model != "auto" and review.model not in settings.models and review.model not in families:
+        fail(("review", "model"), f'unknown model {review.model!r}; use "auto" (the task route) or one of: {", ".join(sorted(settings.models))}')
+    if settings.tasks and review.task not in settings.tasks:
+        fail(("review", "task"), f"unknown task {review.task!r}; defined tasks: {', '.join(sorted(settings.tasks))}")
 
 
 def _check_guards(guards: GuardSettings, fail: Any) -> None:

@@ -4,6 +4,7 @@ stream, and turning upstream failures into the gateway's own errors."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -60,7 +61,9 @@ def upstream_error(name: str, status: int, raw: bytes, headers: Any) -> errors.S
     """An upstream's error answer as a gateway error, by HTTP status."""
     detail = error_message(raw)
     if status in (400, 413, 422):
-        return errors.InvalidRequest(f"backend {name} rejected the request: {detail}")
+        # Kept as the caller's code, so a client can split its prompt rather than give up.
+        code = "context_length_exceeded" if _TOO_LONG.search(detail) or b'"context_length_exceeded"' in raw else None
+        return errors.InvalidRequest(f"backend {name} rejected the request: {detail}", code=code)
     if status == 429:
         retry = headers.get("Retry-After")
         return errors.RateLimited(
@@ -71,6 +74,10 @@ def upstream_error(name: str, status: int, raw: bytes, headers: Any) -> errors.S
     if status == 504:
         return errors.UpstreamTimeout(f"backend {name} timed out upstream ({status}): {detail}")
     return errors.UpstreamError(f"backend {name} answered {status}: {detail}")
+
+
+_TOO_LONG = re.compile(r"maximum context length|context length|context window|too many tokens|exceeds the (?:model'?s? )?context", re.IGNORECASE)
+"""How vLLM, llama.cpp's server, Ollama and OpenAI word a prompt the model cannot hold."""
 
 
 def error_message(raw: bytes) -> str:

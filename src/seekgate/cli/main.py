@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from seekgate import __version__
-from seekgate.cli import capabilities, context, guards, mcp, models, requests, reviews, serve
+from seekgate.cli import capabilities, context, guards, mcp, models, requests, review, reviews, serve
 from seekgate.settings import ConfigError
 
 __all__ = ["main"]
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     context.add_parsers(sub)
     guards.add_parsers(sub)
     mcp.add_parser(sub)
+    review.add_parser(sub)
     return parser
 
 

@@ -17,8 +17,8 @@ def client(tmp_path: Path) -> TestClient:
 def test_list_gives_every_pack_and_the_files_that_failed(client: TestClient, tmp_path: Path):
     body = client.get("/v1/prompts").json()
     assert body["object"] == "list"
-    assert [p["ref"] for p in body["data"]] == ["chat@v1", "ci@v1", "editor@v1", "rag-code@v1", "rag-doc@v1", "refactor@v1", "tests@v1"]
-    editor = body["data"][2]
+    assert [p["ref"] for p in body["data"]] == ["chat@v1", "ci@v1", "ci@v2", "editor@v1", "rag-code@v1", "rag-doc@v1", "refactor@v1", "tests@v1"]
+    editor = next(p for p in body["data"] if p["ref"] == "editor@v1")
     assert set(editor) == {"ref", "name", "version", "description", "task_types", "output_contract", "path"}
     assert (editor["name"], editor["version"], editor["task_types"]) == ("editor", 1, ["editor"])
     assert [p.split(": ")[0] for p in body["problems"]] == [f"{tmp_path / 'broken@v1.md'}:1"]

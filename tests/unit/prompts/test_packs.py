@@ -7,6 +7,7 @@ from seekgate import errors
 from seekgate.prompts.packs import PackError, PackStore, parse_pack, shipped_packs_dir
 
 TASKS = ("editor", "refactor", "tests", "chat", "rag-code", "rag-doc", "ci")
+SHIPPED = len(TASKS) + 1  # and ci@v2
 
 GOOD = """---
 name: demo
@@ -37,8 +38,9 @@ def test_every_shipped_pack_parses_and_the_seven_tasks_are_covered_exactly():
     store = PackStore([shipped_packs_dir()])
     assert store.problems() == []
     packs = store.all()
-    assert sorted(p.ref for p in packs) == sorted(f"{t}@v1" for t in TASKS)
-    assert sorted(t for p in packs for t in p.task_types) == sorted(TASKS)
+    # ci@v2 is the JSON contract `seekgate review` asks for; the ci task itself keeps v1.
+    assert sorted(p.ref for p in packs) == sorted([*(f"{t}@v1" for t in TASKS), "ci@v2"])
+    assert sorted({t for p in packs for t in p.task_types}) == sorted(TASKS)
     for pack in packs:
         assert pack.task_types == (pack.name,) and pack.body and pack.description and pack.output_contract
 
@@ -51,7 +53,8 @@ def test_every_shipped_pack_parses_and_the_seven_tasks_are_covered_exactly():
         ("tests", ["edge cases", "test framework", "happy path", "at least three"]),
         ("rag-code", ["only", "cite", "missing"]),
         ("rag-doc", ["only", "cite", "do not answer"]),
-        ("ci", ["actionable", "path:line"]),
+        ("ci@v1", ["actionable", "path:line"]),
+        ("ci@v2", ["json", '"comments"', "path", "line", "severity", "at most ten"]),
     ],
 )
 def test_shipped_packs_encode_the_design_contracts(ref, words):
@@ -112,7 +115,7 @@ def test_a_malformed_pack_does_not_take_the_others_down(tmp_path):
     broken = write(tmp_path, "broken@v1.md", "---\nname: broken\nversion: [\n---\nx\n")
     store = PackStore([shipped_packs_dir(), tmp_path])
     assert [p.ref for p in store.all() if p.path.startswith(str(tmp_path))] == ["demo@v1"]
-    assert len(store.all()) == len(TASKS) + 1
+    assert len(store.all()) == SHIPPED + 1
     [problem] = store.problems()
     assert problem.startswith(f"{broken}:3: ") and "not valid YAML" in problem
 
@@ -165,7 +168,7 @@ def test_a_user_folder_overrides_shipped_packs(tmp_path):
     store = PackStore([shipped_packs_dir(), tmp_path])
     assert store.get("editor@v1").body == "Body of version 1."
     assert store.get("ci@v1").path.startswith(str(shipped_packs_dir()))
-    assert len(store.all()) == len(TASKS)
+    assert len(store.all()) == SHIPPED
 
 
 def test_a_broken_override_leaves_the_shipped_pack_in_service(tmp_path):
@@ -232,4 +235,4 @@ def test_files_are_not_looked_at_again_within_the_check_interval(tmp_path):
 
 def test_a_missing_user_folder_is_not_an_error(tmp_path):
     store = PackStore([shipped_packs_dir(), tmp_path / "absent"])
-    assert store.problems() == [] and len(store.all()) == len(TASKS)
+    assert store.problems() == [] and len(store.all()) == SHIPPED
