@@ -76,7 +76,9 @@ def upstream_error(name: str, status: int, raw: bytes, headers: Any) -> errors.S
     return errors.UpstreamError(f"backend {name} answered {status}: {detail}")
 
 
-_TOO_LONG = re.compile(r"maximum context length|context length|context window|too many tokens|exceeds the (?:model'?s? )?context", re.IGNORECASE)
+_TOO_LONG = re.compile(
+    r"maximum context length|context length exceeded|context window|exceeds the (?:\w+ ){0,2}context|too many tokens", re.IGNORECASE
+)
 """How vLLM, llama.cpp's server, Ollama and OpenAI word a prompt the model cannot hold."""
 
 
