@@ -21,8 +21,8 @@ from tests.fixtures.servers import serve_app
 
 
 def review(workdir: Path, *args: str, config: str | None = None, stdin: str | None = None, env: dict[str, str] | None = None):
-    full_env = {**os.environ, "SEEKGATE_SERVER__DATA_DIR": str(workdir / "data"), **(env or {})}
-    full_env.pop("GITHUB_STEP_SUMMARY", None)
+    outer = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}  # when the tests run in Actions
+    full_env = {**outer, "SEEKGATE_SERVER__DATA_DIR": str(workdir / "data"), **(env or {})}
     cmd = [sys.executable, "-m", "seekgate.cli.main"]
     if config is not None:
         (workdir / "seekgate.toml").write_text(config)
@@ -77,11 +77,16 @@ class ScriptedReviewer:
 
     def __init__(self, limit: int = 1_000_000) -> None:
         self.limit = limit
+        self.busy = 0
+        """Answer this many next requests with 429 and Retry-After: 0, as a rate-limited server does."""
         self.requests: list[dict] = []
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append(body)
+        if self.busy:
+            self.busy -= 1
+            return web.json_response({"error": {"message": "slow down"}}, status=429, headers={"Retry-After": "0"})
         prompt = body["messages"][-1]["content"]
         if len(prompt) > self.limit:
             message = f"This model's maximum context length is {self.limit // 3} tokens. However, you requested more."
@@ -170,6 +175,14 @@ def test_a_small_budget_spreads_the_diff_over_calls_and_a_refused_call_is_halved
     assert len(scripted.requests) == data["stats"]["calls"]
     assert all(len(r["messages"][-1]["content"]) <= 700 for r in scripted.requests[-2:])
     assert {c["path"] for c in data["comments"]} == {"shop/prices.py", "shop/legacy.py"}
+
+
+def test_a_rate_limited_call_is_asked_again_after_retry_after(repo: Path, tmp_path: Path, reviewer):
+    scripted, root = reviewer
+    scripted.busy = 2
+    run = review(tmp_path, "--base", "main", "--repo", str(repo), "--format", "json", "--no-lint", config=scripted_config(root))
+    data = json.loads(run.stdout)
+    assert data["failures"] == [] and len(data["comments"]) == 4 and len(scripted.requests) == 3 and scripted.busy == 0
 
 
 def test_an_unreachable_gateway_is_incomplete_and_bad_input_is_a_usage_error(repo: Path, tmp_path: Path):

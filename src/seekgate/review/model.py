@@ -8,6 +8,7 @@ without a socket: the same request path either way.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,6 +21,9 @@ from seekgate.settings import ReviewSettings, Settings, resolve_secret
 __all__ = ["Answer", "ModelCallFailed", "PromptTooLong", "ReviewModel", "open_gateway"]
 
 IN_PROCESS = "http://seekgate.in-process"
+RETRIES = 3
+"""Tries after a 429 (a rate limit) or a 503 with Retry-After (the engine's queue is full)."""
+MAX_WAIT_S = 30.0
 
 
 class ModelCallFailed(Exception):
@@ -60,12 +64,17 @@ class ReviewModel:
         }
         url = f"{self._http.base_url}/v1/chat/completions"
         where = "the in-process gateway" if str(self._http.base_url) == IN_PROCESS else f"the gateway at {self._http.base_url}"
-        try:
-            resp = await self._http.post("/v1/chat/completions", json=body, headers=self._headers, timeout=self._review.timeout_s)
-        except httpx.TimeoutException:
-            raise ModelCallFailed(f"{where} did not answer within review.timeout_s = {self._review.timeout_s:g} s") from None
-        except httpx.HTTPError as exc:
-            raise ModelCallFailed(f"cannot reach {where} ({url}): {exc}") from None
+        for attempt in range(RETRIES + 1):
+            try:
+                resp = await self._http.post("/v1/chat/completions", json=body, headers=self._headers, timeout=self._review.timeout_s)
+            except httpx.TimeoutException:
+                raise ModelCallFailed(f"{where} did not answer within review.timeout_s = {self._review.timeout_s:g} s") from None
+            except httpx.HTTPError as exc:
+                raise ModelCallFailed(f"cannot reach {where} ({url}): {exc}") from None
+            wait = _retry_after(resp)
+            if wait is None or attempt == RETRIES:
+                break
+            await asyncio.sleep(wait)
         if resp.status_code != 200:
             message, code = _error_of(resp)
             kind = PromptTooLong if code == "context_length_exceeded" else ModelCallFailed
@@ -80,6 +89,17 @@ class ReviewModel:
             model=resp.headers.get("x-seekgate-model") or str(data.get("model", "")),
             cache=resp.headers.get("x-seekgate-cache"),
         )
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    """Seconds to wait before asking again, when the gateway says it is busy and for how long."""
+    if resp.status_code not in (429, 503):
+        return None
+    try:
+        wait = float(resp.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return min(max(wait, 0.0), MAX_WAIT_S)
 
 
 def _error_of(resp: httpx.Response) -> tuple[str, str | None]:
