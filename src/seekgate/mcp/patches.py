@@ -30,9 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
-import os
 import re
-import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +39,7 @@ from pathlib import Path
 import msgspec
 import tree_sitter as ts
 
+from seekgate.children import ChildTimeout, run_child
 from seekgate.context.chunking import language_of
 from seekgate.context.chunking.code import GRAMMARS, LANGUAGES
 from seekgate.mcp.workspace import READ_ONLY, Workspace, WorkspaceError
@@ -450,32 +449,13 @@ def _restore(ws: Workspace, plan: _Plan, lock: threading.Lock) -> None:
 async def _verify(command: str, root: Path, timeout_s: float) -> str | None:
     """None when `command` exits 0 in `root`; otherwise why not, with the tail of its output."""
     try:
-        proc = await asyncio.create_subprocess_shell(
-            command,
-            cwd=root,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so a kill takes its children too
-        )
+        done = await run_child(command, cwd=root, timeout_s=timeout_s, merge_stderr=True)
     except OSError as exc:
         return f"the verify command could not be started: {exc}"
-    try:
-        output, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
-    except TimeoutError:
-        _kill(proc)
-        await proc.wait()
+    except ChildTimeout:
         return f"the verify command timed out after {timeout_s:g} s: {command}"
-    except BaseException:
-        _kill(proc)
-        await proc.wait()  # reaped before unwinding; SIGKILL makes this immediate
-        raise
-    if proc.returncode == 0:
+    if done.returncode == 0:
         return None
-    tail = output.decode(errors="replace")[-VERIFY_TAIL_CHARS:]
-    return f"the verify command failed (exit {proc.returncode}): {command}\n{tail}".rstrip()
+    tail = done.stdout.decode(errors="replace")[-VERIFY_TAIL_CHARS:]
+    return f"the verify command failed (exit {done.returncode}): {command}\n{tail}".rstrip()
 
-
-def _kill(proc: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)

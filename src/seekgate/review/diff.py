@@ -8,7 +8,6 @@ feeds and other separators that source files contain, which would break hunks ap
 
 from __future__ import annotations
 
-import asyncio
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -16,6 +15,8 @@ from typing import Literal
 import msgspec
 import unidiff
 from unidiff.errors import UnidiffParseError
+
+from seekgate.children import run_child
 
 __all__ = ["DiffError", "DiffLine", "FileDiff", "Hunk", "git_diff", "parse_diff"]
 
@@ -130,17 +131,10 @@ async def git_diff(repo: Path, base: str, head: str = "HEAD") -> str:
     """`git diff BASE...HEAD`: the changes on HEAD since it left BASE, as a pull request shows them."""
     argv = ["git", "-C", str(repo), "diff", "--no-color", "--no-ext-diff", "--no-textconv", "--find-renames", f"{base}...{head}"]
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
+        done = await run_child(argv, cwd=repo)
     except FileNotFoundError:
         raise DiffError("git is not installed (needed for --base)") from None
-    try:
-        out, err = await proc.communicate()
-    except asyncio.CancelledError:
-        proc.kill()
-        raise
-    if proc.returncode != 0:
-        detail = err.decode(errors="replace").strip().splitlines()
-        raise DiffError(f"git diff {base}...{head} in {repo} failed: {detail[-1] if detail else f'exit {proc.returncode}'}")
-    return out.decode("utf-8", errors="replace")
+    if done.returncode != 0:
+        detail = done.stderr.decode(errors="replace").strip().splitlines()
+        raise DiffError(f"git diff {base}...{head} in {repo} failed: {detail[-1] if detail else f'exit {done.returncode}'}")
+    return done.stdout.decode("utf-8", errors="replace")

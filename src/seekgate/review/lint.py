@@ -17,7 +17,6 @@ import os
 import posixpath
 import re
 import shutil
-import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import msgspec
 import pathspec
 
+from seekgate.children import ChildTimeout, run_child
 from seekgate.review.types import LintFinding
 from seekgate.settings import ReviewLinter
 
@@ -158,29 +158,14 @@ async def _run_one(
     if executable is None:
         raise _NotRun(f"{program}: executable not found on PATH")
     try:
-        proc = await asyncio.create_subprocess_exec(
-            executable,
-            *args,
-            cwd=root,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,  # its own process group, so a kill takes its children too
-        )
+        done = await run_child([executable, *args], cwd=root, timeout_s=timeout_s)
     except OSError as exc:
         raise _NotRun(f"{program}: could not be started: {exc}") from exc
-    try:
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout_s)
-    except TimeoutError:
-        _kill(proc)
-        await proc.wait()
+    except ChildTimeout:
         raise _NotRun(f"{program}: timed out after {timeout_s:g} s and was killed") from None
-    except BaseException:
-        _kill(proc)
-        await proc.wait()  # reaped before unwinding; SIGKILL makes this immediate
-        raise
+    stdout, stderr = done.stdout, done.stderr
     parsed = [f for line in stdout.decode(errors="replace").splitlines() if (f := _parse(name, line, root)) is not None]
-    code = proc.returncode or 0
+    code = done.returncode
     # Linters exit non-zero when they find something; only silence plus complaints on stderr (a
     # bad option, a broken config), or death by a signal, means there are no results to trust.
     err = stderr.decode(errors="replace").strip()
@@ -189,11 +174,6 @@ async def _run_one(
         raise _NotRun(f"{program}: crashed (exit {code})" + (f": {tail}" if tail else ""))
     # The linter may report on files the diff does not touch (mypy follows imports): not ours.
     return [msgspec.structs.replace(f, in_diff=f.line in changed[f.path]) for f in parsed if f.path in changed]
-
-
-def _kill(proc: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _parse(linter: str, line: str, root: Path) -> LintFinding | None:
