@@ -20,11 +20,14 @@ gateway built in this process (the ci task's route: the bundled SmolLM2 unless a
 weights are present) or the one --gateway names. The in-process gateway runs on a temporary data
 dir with the response cache off, so every call reaches the model; --concurrency (default 1, one
 call at a time) makes a call's seconds its own rather than partly a wait for another call.
-Printed per review: files, hunks, calls, seconds, comments kept and proposed, moved onto the diff
-(reanchored), dropped and why, parts not reviewed; then seconds per call, and the share of
-proposed comments that named a line the diff does not show (dropped as "line outside the diff",
-or reanchored). A backend that enforces the answer's JSON schema (the embedded engine) can only
-name shown lines, so that share is 0 there; it is printed to see it for other backends.
+Printed per review: changed lines, files, hunks, calls, seconds, comments kept and proposed, moved
+onto the diff (reanchored), dropped and why, parts not reviewed; then seconds per call (a call's
+whole ask, retries included), and the share of proposed comments that named a line the diff does
+not show (dropped as "line outside the diff", or reanchored). A backend that enforces the answer's
+JSON schema (the embedded engine) can only name shown lines, so that share is 0 there; it is
+printed to see it for other backends.
+The header has the 1-minute load average at start and end: beside other work (a test suite) the
+model's calls take many times longer, so compare figures from runs on an idle machine only.
 This script asserts nothing.
 """
 
@@ -181,6 +184,7 @@ def main() -> None:
     parser.add_argument("--config", help="a seekgate config file (models and backends beyond the defaults)")
     args = parser.parse_args()
 
+    load = os.getloadavg()[0]  # other work on the machine slows the model calls: shown beside the figures
     with tempfile.TemporaryDirectory(prefix="seekgate-bench-review-") as data:
         flags = {"review.gateway": args.gateway, "review.model": args.model}
         overrides = {"server.data_dir": data, "server.log_level": "warning", "cache.enabled": False,
@@ -208,8 +212,8 @@ def main() -> None:
         elif args.model_runs:
             lines.append(f"reviews: no diff of at most {args.max_lines} changed lines with a file the model would see")
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"answered by: {models}")  # fmt: skip
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end; answered by: {models}")  # fmt: skip
     print("\n".join(lines))
 
 
