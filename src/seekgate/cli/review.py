@@ -117,7 +117,7 @@ async def _review(args: argparse.Namespace, settings: Settings) -> tuple[str, st
             files = parse_diff(text)
         except DiffError as exc:
             raise UsageError(str(exc)) from None
-        if args.no_model:
+        if args.no_model or not files:  # nothing for a model: no gateway to build
             report = await review_diff(files, review, None, root=None if args.no_lint else repo)
         else:
             async with open_gateway(settings) as gateway:

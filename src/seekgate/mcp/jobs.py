@@ -4,6 +4,12 @@ after a restart, jobs that were queued or running are reported as aborted, not l
     queued -> running -> done | failed | cancelled
     queued | running  -> aborted        (the server stopped or restarted while it ran)
 
+Several processes may share one store (two `seekgate mcp` sessions, or `serve` beside `mcp`):
+each row records the process that owns the job (host, pid and the pid's start time, so a reused
+pid is not mistaken for it), and only jobs whose owner is gone are marked aborted, when a store
+opens and when such a job's status is read. Rows owned on another host are left as they are:
+this host cannot tell whether their process lives.
+
 A job that returns a result with ok=False is `failed`, with its result kept; one that raises is
 `failed` with the error only.
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -33,7 +40,7 @@ import msgspec
 from seekgate import errors
 from seekgate.mcp.delegate import ChoreResult, Progress
 
-__all__ = ["CANCEL_WAIT_S", "JobNotFound", "JobState", "Jobs", "Work"]
+__all__ = ["CANCEL_WAIT_S", "JobNotFound", "JobState", "Jobs", "Work", "owner_alive", "process_owner"]
 
 log = logging.getLogger("seekgate.mcp")
 
@@ -53,11 +60,45 @@ CREATE TABLE IF NOT EXISTS scalpel_jobs (
     progress TEXT NOT NULL,
     result TEXT,
     error TEXT,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS scalpel_jobs_state ON scalpel_jobs (state);
 """
 _COLUMNS = "id, created, params, state, progress, result, error, updated"
+_UNFINISHED = "state IN ('queued', 'running')"
+
+
+def process_owner(pid: int | None = None) -> str:
+    """`host:pid:start` of a process (this one by default): what a job row records as its owner."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux); "" where /proc has none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22; the name before ")" may hold spaces
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the process that recorded `owner` still runs (True when it cannot be told)."""
+    parts = owner.split(":")
+    if len(parts) < 3 or not parts[-2].isdigit():
+        return False  # rows from before owners were recorded: their process is long gone
+    host, pid, start = ":".join(parts[:-2]), int(parts[-2]), parts[-1]
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    return _start_time(pid) == start
 
 
 class JobNotFound(errors.NotFound, KeyError):
@@ -96,16 +137,23 @@ class Jobs:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
-        self._db.execute(
-            "UPDATE scalpel_jobs SET state = 'aborted', error = ?, updated = ? WHERE state IN ('queued', 'running')",
-            (RESTARTED, time.time()),
-        )
+        if "owner" not in {row[1] for row in self._db.execute("PRAGMA table_info(scalpel_jobs)")}:
+            self._db.execute("ALTER TABLE scalpel_jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+        self._owner = process_owner()
         self._lock = threading.Lock()
         self._open = True
         self._live: dict[str, _Live] = {}
         self._slots = asyncio.Semaphore(max_running)
         self._every = progress_every_s
         self._shutdown_wait_s = shutdown_wait_s
+        self._abort_orphans(self._run(f"SELECT id, owner FROM scalpel_jobs WHERE {_UNFINISHED}"))
+
+    def _abort_orphans(self, rows: list[tuple[Any, ...]]) -> None:
+        """Mark aborted the unfinished jobs, among `rows` of (id, owner), whose process is gone."""
+        for job_id, owner in rows:
+            if owner != self._owner and not owner_alive(owner):
+                self._run(f"UPDATE scalpel_jobs SET state = 'aborted', error = ?, updated = ? WHERE id = ? AND {_UNFINISHED}",
+                          (RESTARTED, time.time(), job_id))  # fmt: skip
 
     def _run(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -136,8 +184,8 @@ class Jobs:
         now = time.time()
         await asyncio.to_thread(
             self._run,
-            f"INSERT INTO scalpel_jobs ({_COLUMNS}) VALUES (?, ?, ?, 'queued', ?, NULL, NULL, ?)",
-            (job_id, now, encoded, _json(live.progress), now),
+            f"INSERT INTO scalpel_jobs ({_COLUMNS}, owner) VALUES (?, ?, ?, 'queued', ?, NULL, NULL, ?, ?)",
+            (job_id, now, encoded, _json(live.progress), now, self._owner),
         )
         self._live[job_id] = live
         live.task = asyncio.create_task(self._drive(job_id, live, work), name=f"scalpel {job_id}")
@@ -194,10 +242,13 @@ class Jobs:
     async def status(self, job_id: str) -> dict[str, Any]:
         """id, state, params, progress ({step, note}), result (the chore's, when it ended with
         one), error, created and updated (Unix seconds). JobNotFound for an unknown id."""
-        rows = await asyncio.to_thread(self._run, f"SELECT {_COLUMNS} FROM scalpel_jobs WHERE id = ?", (job_id,))
+        rows = await asyncio.to_thread(self._run, f"SELECT {_COLUMNS}, owner FROM scalpel_jobs WHERE id = ?", (job_id,))
         if not rows:
             raise JobNotFound(job_id)
-        out = _row(rows[0])
+        if rows[0][3] in ("queued", "running") and job_id not in self._live:  # another process's job: is it still there?
+            await asyncio.to_thread(self._abort_orphans, [(job_id, rows[0][-1])])
+            rows = await asyncio.to_thread(self._run, f"SELECT {_COLUMNS}, owner FROM scalpel_jobs WHERE id = ?", (job_id,))
+        out = _row(rows[0][:-1])
         live = self._live.get(job_id)
         if live is not None and out["state"] == "running":
             out["progress"] = dict(live.progress)  # newer than the last throttled write

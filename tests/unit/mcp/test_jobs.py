@@ -1,6 +1,9 @@
 """Background jobs: an id at once, progress, cancel within a second, aborted after a restart."""
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -9,7 +12,7 @@ import pytest
 
 from seekgate import errors
 from seekgate.mcp.delegate import ChoreResult, Progress
-from seekgate.mcp.jobs import JobNotFound, Jobs
+from seekgate.mcp.jobs import JobNotFound, Jobs, owner_alive, process_owner
 
 
 async def until(jobs: Jobs, job_id: str, *states: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -151,28 +154,65 @@ def test_jobs_past_the_limit_wait_queued_and_can_be_cancelled_there(tmp_path: Pa
     asyncio.run(main())
 
 
-def test_after_a_restart_unfinished_jobs_are_reported_aborted(tmp_path: Path):
-    db = tmp_path / "seekgate.db"
+# Another process holding one running and one queued job in the same store, until it is killed.
+_OWNER = """
+import asyncio, sys
+from pathlib import Path
+from seekgate.mcp.jobs import Jobs
 
-    async def forever(progress: Progress) -> ChoreResult:
+async def main():
+    jobs = Jobs(Path(sys.argv[1]), max_running=1)
+    async def forever(progress):
         await asyncio.sleep(3600)
-        raise AssertionError("not reached")
+    running = await jobs.start({"task": "t"}, forever)
+    while (await jobs.status(running))["state"] != "running":
+        await asyncio.sleep(0.01)
+    queued = await jobs.start({"task": "u"}, forever)
+    print(running, queued, flush=True)
+    await asyncio.sleep(3600)
 
-    async def main() -> None:
-        before = Jobs(db, max_running=1)
-        running = await before.start({"task": "t"}, forever)
-        await until(before, running, "running")
-        queued = await before.start({"task": "u"}, forever)
-        assert (await before.status(queued))["state"] == "queued"
-        after = Jobs(db)  # what a new process finds: the old one died without a word
+asyncio.run(main())
+"""
+
+
+def test_a_store_shared_with_a_live_process_leaves_its_jobs_and_they_read_aborted_once_it_dies(tmp_path: Path):
+    db = tmp_path / "seekgate.db"
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER, str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        running, queued = owner.stdout.readline().split()
+
+        async def while_alive() -> None:
+            other = Jobs(db)  # a second session on the same data_dir
+            assert [(await other.status(j))["state"] for j in (running, queued)] == ["running", "queued"]
+            await other.aclose()
+
+        asyncio.run(while_alive())
+    finally:
+        owner.kill()
+        owner.wait()
+
+    async def after_death() -> None:
+        seen = Jobs(db)  # what a new process finds: the old one died without a word
         for job_id in (running, queued):
-            status = await after.status(job_id)
+            status = await seen.status(job_id)
             assert status["state"] == "aborted" and status["error"] == "the server restarted while the job ran; it did not finish"
-        assert (await after.status(running))["params"] == {"task": "t"}
-        await after.aclose()
-        await before.aclose()
+        assert (await seen.status(running))["params"] == {"task": "t"}
+        await seen.aclose()
 
-    asyncio.run(main())
+    asyncio.run(after_death())
+
+
+def test_the_owner_of_a_job_is_this_process_and_a_dead_or_reused_pid_is_not(tmp_path: Path):
+    me = process_owner()
+    assert me.split(":")[-2] == str(os.getpid()) and owner_alive(me)
+    host, pid, start = me.rsplit(":", 2)
+    assert not owner_alive(f"{host}:{pid}:{int(start or 0) + 1}")  # the pid, reused by a later process
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone = process_owner(child.pid)
+    child.wait()
+    assert not owner_alive(gone)
+    assert owner_alive(f"another-host:{pid}:{start}")  # cannot be told from here: left alone
+    assert not owner_alive("")  # rows written before owners were recorded
 
 
 def test_jobs_left_running_when_the_loop_stops_are_recorded_aborted(tmp_path: Path):
@@ -209,3 +249,24 @@ def test_an_unknown_job_id_is_a_clear_key_error(tmp_path: Path):
         await jobs.aclose()
 
     asyncio.run(main())
+
+
+def test_a_store_from_before_owners_were_recorded_gains_the_column_and_its_unfinished_jobs_read_aborted(tmp_path: Path):
+    import sqlite3
+
+    db = tmp_path / "seekgate.db"
+    with sqlite3.connect(db) as old:
+        old.execute(
+            "CREATE TABLE scalpel_jobs (id TEXT PRIMARY KEY, created REAL NOT NULL, params TEXT NOT NULL, state TEXT NOT NULL,"
+            " progress TEXT NOT NULL, result TEXT, error TEXT, updated REAL NOT NULL)"
+        )
+        old.execute("INSERT INTO scalpel_jobs VALUES ('job_old', 1, '{}', 'running', '{\"step\": 2, \"note\": \"x\"}', NULL, NULL, 1)")
+
+    async def main() -> dict[str, Any]:
+        jobs = Jobs(db)
+        try:
+            return await jobs.status("job_old")
+        finally:
+            await jobs.aclose()
+
+    assert asyncio.run(main())["state"] == "aborted"
