@@ -149,13 +149,24 @@ APPLY_PATCH = _tool(
     {"patch": {"type": "string"}}, ["patch"],
 )  # fmt: skip
 FINISH = _tool("finish", "End the chore with your answer.", {"answer": {"type": "string"}}, ["answer"])
+CHARS_PER_TOKEN_BOUND = 2
+"""The free-text arguments (a patch, the answer) may take this many characters per token of the
+turn's max_tokens: the grammar then closes the string well before the turn is cut off (code and
+prose run 3-4 characters a token), so a long answer ends as a valid call, not a cut one."""
 
 
-def tools_for(mode: Mode) -> tuple[ToolSpec, ...]:
-    """The tools a mode hands the model; intel has nothing that writes."""
+def tools_for(mode: Mode, max_tokens: int = 1024) -> tuple[ToolSpec, ...]:
+    """The tools a mode hands the model; intel has nothing that writes. `patch` and `answer` are
+    bounded by the turn's token budget and may not be empty."""
+    text = {"type": "string", "minLength": 1, "maxLength": max(200, CHARS_PER_TOKEN_BOUND * max_tokens)}
+    finish = _bounded(FINISH, "answer", text)
     if mode == "edit":
-        return (READ_FILE, LIST_FILES, SEARCH, APPLY_PATCH, FINISH)
-    return (READ_FILE, LIST_FILES, SEARCH, FINISH)
+        return (READ_FILE, LIST_FILES, SEARCH, _bounded(APPLY_PATCH, "patch", text), finish)
+    return (READ_FILE, LIST_FILES, SEARCH, finish)
+
+
+def _bounded(spec: ToolSpec, key: str, rule: dict[str, Any]) -> ToolSpec:
+    return _tool(spec.name, spec.description, {**spec.parameters["properties"], key: rule}, spec.parameters["required"])
 
 
 _FORMAT_RULE: dict[Format, str] = {
@@ -227,6 +238,8 @@ def check_arguments(spec: ToolSpec, arguments: str) -> dict[str, Any]:
                 raise _Invalid(f"{spec.name}: {key} must be a string, not {_json_type(value)}")
             if len(value) > rule.get("maxLength", len(value)):
                 raise _Invalid(f"{spec.name}: {key} is longer than {rule['maxLength']} characters")
+            if len(value) < rule.get("minLength", 0):
+                raise _Invalid(f"{spec.name}: {key} is empty; give it text")
         elif rule["type"] == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
             raise _Invalid(f"{spec.name}: {key} must be an integer, not {_json_type(value)}")
     return args
@@ -305,7 +318,7 @@ class _Chore:
         self.max_steps, self.max_tokens, self.deadline_s = max_steps, max_tokens, deadline_s
         self.verify, self.progress = verify, progress
         self.result_chars, self.history_chars = result_chars, history_chars
-        self.tools = tools_for(mode)
+        self.tools = tools_for(mode, max_tokens)
         self.by_name = {t.name: t for t in self.tools}
         self.started = time.monotonic()
         self.messages: list[Message] = []
