@@ -242,6 +242,10 @@ def test_posting_to_a_pull_request_makes_one_review_and_a_rerun_updates_it(repo:
         assert len(gh.calls("POST", "/pulls/7/reviews")) == 1 and len(gh.calls("PUT")) == 1
         assert len(gh.pulls[7].reviews) == 1 and len(gh.pulls[7].comments) == 4
 
+        # a local diff that does not end at the pull request's head: posted, with a warning
+        local = review(tmp_path, "--github", "--base", "main", "--repo", str(repo), "--format", "json", config=scripted_config(root), env=env)
+        assert "is not the pull request's head" in local.stderr and json.loads(local.stdout)["github"]["posted"] == 0
+
         fake.fail_next(5, 502, method="PUT")
         broken = review(tmp_path, "--github", "--repo", str(repo), "--no-lint", "--fail-on", "never", "--format", "json",
                         config=scripted_config(root), env=env)  # fmt: skip

@@ -17,6 +17,7 @@ import httpx
 import msgspec
 
 from seekgate.asgi import prepare_process
+from seekgate.children import run_child
 from seekgate.cli.common import settings_from_args
 from seekgate.review import report as out
 from seekgate.review.diff import DiffError, git_diff, parse_diff
@@ -126,12 +127,21 @@ async def _review(args: argparse.Namespace, settings: Settings) -> tuple[str, st
         verdict = out.judge(report, review)
         posted: dict[str, object] | None = None
         if gh is not None and github is not None:
-            posted, problem = await github.publish(gh, out.to_markdown(report, verdict, inline=False), report.comments)
+            local = await _commit_of(repo, args.head) if args.base else None
+            posted, problem = await github.publish(gh, out.to_markdown(report, verdict, inline=False), report.comments, local)
             if problem:
                 verdict = out.judge(report, review, extra_failures=[problem])
     markdown = out.to_markdown(report, verdict)
     text = out.to_json(report, verdict, github=posted).decode() + "\n" if args.format == "json" else markdown
     return text, markdown, verdict.exit_code
+
+
+async def _commit_of(repo: Path, ref: str) -> str | None:
+    try:
+        done = await run_child(["git", "-C", str(repo), "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=repo)
+    except OSError:
+        return None
+    return done.stdout.decode().strip() if done.returncode == 0 else None
 
 
 async def _diff_text(args: argparse.Namespace, repo: Path, gh: GitHub | None, github: _GitHubTarget | None) -> str:
@@ -186,10 +196,20 @@ class _GitHubTarget:
         except GitHubError as exc:
             raise UsageError(f"cannot read the pull request's diff: {exc}") from None
 
-    async def publish(self, gh: GitHub, summary: str, comments: tuple[Comment, ...]) -> tuple[dict[str, object] | None, str | None]:
-        """Post the review; (what was done, None), or (None, why it failed)."""
+    async def publish(
+        self, gh: GitHub, summary: str, comments: tuple[Comment, ...], reviewed: str | None
+    ) -> tuple[dict[str, object] | None, str | None]:
+        """Post the review on the pull request's head; (what was done, None), or (None, why it
+        failed). `reviewed`: the commit a local diff ended at, checked against that head."""
         try:
             pr = await get_pull_request(gh, self.ref)
+            if reviewed is not None and reviewed != pr.head_sha:
+                print(
+                    f"seekgate review: warning: the reviewed commit {reviewed[:12]} is not the pull request's head "
+                    f"{pr.head_sha[:12]}, so comment lines may not match GitHub's; check out the head, or leave out "
+                    "--base to review the pull request's own diff",
+                    file=sys.stderr,
+                )
             done = await publish_review(gh, self.ref, commit=pr.head_sha, summary=summary, comments=comments)
         except GitHubError as exc:
             print(f"seekgate review: posting to GitHub failed: {exc}", file=sys.stderr)

@@ -21,6 +21,9 @@ from seekgate.settings import ReviewSettings
 __all__ = ["EXIT_FAILED", "EXIT_INCOMPLETE", "EXIT_OK", "EXIT_USAGE", "Verdict", "judge", "to_json", "to_markdown"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+LINT_LISTED = 50
+"""Findings listed per linter in Markdown: a pull request's review body holds at most 65,536
+characters, and a page of findings is read no further anyway."""
 
 
 class Verdict(msgspec.Struct, frozen=True):
@@ -125,9 +128,11 @@ def _lint_lines(findings: tuple[LintFinding, ...], not_run: dict[str, str], ran:
         new = [f for f in mine if f.in_diff]
         lines.append(f"**{name}**: {_plural(len(new), 'finding')} on changed lines" + (
             f", {len(mine) - len(new)} elsewhere in these files" if len(mine) > len(new) else ""))  # fmt: skip
-        for f in new:
+        for f in new[:LINT_LISTED]:
             where = f"{f.path}:{f.line}" + (f":{f.column}" if f.column else "")
             lines.append(f"- `{where}` {f.code + ' ' if f.code else ''}{f.message}")
+        if len(new) > LINT_LISTED:
+            lines.append(f"- and {len(new) - LINT_LISTED} more (all of them in --format json)")
     lines += [f"**{name}**: not run: {why}" for name, why in not_run.items()]
     return lines
 

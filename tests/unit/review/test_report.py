@@ -92,3 +92,11 @@ def test_an_empty_diff_passes_and_says_so():
     report = ReviewReport()
     verdict = judge(report, ReviewSettings())
     assert verdict.exit_code == EXIT_OK and "The diff is empty." in to_markdown(report, verdict)
+
+
+def test_markdown_lists_at_most_fifty_findings_a_linter_and_says_how_many_more():
+    many = tuple(msgspec.structs.replace(NEW, line=n) for n in range(1, 131))
+    report = ReviewReport(lint=lint(*many))
+    text = to_markdown(report, judge(report, ReviewSettings()))
+    assert text.count("F401 `json` imported but unused") == 50 and "- and 80 more (all of them in --format json)" in text
+    assert len(json.loads(to_json(report, judge(report, ReviewSettings())))["lint"]["findings"]) == 130
