@@ -38,7 +38,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seekgate.mcp.delegate import Chat, ChoreResult, endpoint_chat, gateway_chat, run_chore
+from seekgate.mcp.chat import Chat, endpoint_chat, gateway_chat
+from seekgate.mcp.delegate import ChoreResult, run_chore
 from seekgate.mcp.workspace import Workspace
 from seekgate.settings import load_settings
 

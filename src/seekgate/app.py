@@ -36,7 +36,7 @@ from seekgate.guards.keys import KeyStore
 from seekgate.guards.limits import make_limiter
 from seekgate.guards.scrub import LogScrubber
 from seekgate.guards.stage import GuardStage
-from seekgate.mcp.delegate import ENDPOINT as MCP_ENDPOINT
+from seekgate.mcp.chat import ENDPOINT as MCP_ENDPOINT
 from seekgate.mcp.server import McpHttp, make_scalpel
 from seekgate.settings import ConfigError, Settings, resolve_secret
 from seekgate.cache.base import make_cache

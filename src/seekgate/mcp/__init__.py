@@ -5,11 +5,13 @@ code chores to the local model, safely.
                   scalpel_cancel; stdio (`seekgate mcp`) and streamable HTTP (the gateway, /mcp)
     delegate.py   the loop: the local model works through tools handed to it per mode, with
                   tool calls made valid by constrained decoding, bounded steps and a time budget
+    toolkit.py    the tools per mode, the system prompt, and the check of a call's arguments
+    chat.py       how a chore reaches a model: the gateway in-process, or an OpenAI-compatible URL
     workspace.py  every path inside one root; read-only enforced here, not in a prompt
     patches.py    edits are unified diffs or search/replace blocks, applied atomically, verified,
                   rolled back on failure; an edit that changes nothing is a failure
     jobs.py       background jobs: a job id at once, progress, cancel within a second, and
-                  after a restart unfinished jobs are reported as aborted
+                  unfinished jobs whose process is gone are reported as aborted
 
 Contracts between the modules (keep them; add to them if needed):
 
@@ -28,7 +30,7 @@ Contracts between the modules (keep them; add to them if needed):
         # languages the context chunker knows; `verify` is a shell command run in the root;
         # any failure restores every file; no change at all -> ok=False
 
-    delegate.Chat = Callable[[ChatRequest], Awaitable[ChatResponse]]   (core types)
+    chat.Chat = Callable[[ChatRequest], Awaitable[ChatResponse]]   (core types)
     delegate.run_chore(chat, ws, task, *, mode, paths=(), context=None, fmt="text",
                        max_steps, max_tokens, deadline_s, verify=None, progress=None) -> ChoreResult
         ChoreResult(ok, answer, changed: list[FileDiff], steps, tool_calls, invalid_calls, error, elapsed_s)

@@ -1,8 +1,5 @@
-"""The scalpel loop: the local model does a chore through tools handed to it per mode.
-
-    intel   read_file, list_files, search, finish      no tool can write: read-only by structure
-    edit    the same, and apply_patch                  diffs or search/replace blocks, atomic;
-                                                       there is no whole-file write tool
+"""The scalpel loop: the local model does a chore through tools handed to it per mode
+(toolkit.py: intel reads, edit also patches; there is no whole-file write tool).
 
 Every turn asks for exactly one tool call (tool_choice required, no parallel calls). On the
 embedded engine, and on servers in grammar or json_schema tool mode, the call is generated under
@@ -16,27 +13,22 @@ their work on CancelledError), and an edit in flight is rolled back before the c
 (patches.py restores every file first), so no file is ever left half-edited. Edits that
 completed earlier in the chore stay: each is whole, and listed in the result had it finished.
 
-Two ways to reach a model: `gateway_chat` runs through the gateway in-process (task profile,
-guards, routing, pins, metrics all apply), `endpoint_chat` calls any OpenAI-compatible server
-through the same backend class the gateway uses for one.
+The model is reached through a Chat (chat.py): the gateway in-process, or any OpenAI-compatible
+server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
 from seekgate import errors
-from seekgate.backends.openai_compat import OpenAICompatBackend
-from seekgate.backends.upstream import pooled_session
-from seekgate.core.service import Gateway, Hints
 from seekgate.core.types import (
     ChatRequest,
     ChatResponse,
@@ -47,42 +39,30 @@ from seekgate.core.types import (
     TextPart,
     ToolCall,
     ToolChoice,
-    ToolSpec,
 )
+from seekgate.mcp.chat import Chat
 from seekgate.mcp.patches import FileDiff, apply_patch
+from seekgate.mcp.toolkit import (
+    APPLY_PATCH,
+    FINISH,
+    FORMATS,
+    LIST_FILES,
+    MODES,
+    READ_FILE,
+    SEARCH,
+    Format,
+    InvalidCall,
+    Mode,
+    check_arguments,
+    system_prompt,
+    tools_for,
+)
 from seekgate.mcp.workspace import Workspace, WorkspaceError
-from seekgate.settings import OpenAIBackendSpec
-from seekgate.telemetry.record import Telemetry, Trace
 
-__all__ = [
-    "ENDPOINT",
-    "FORMATS",
-    "MODES",
-    "SCALPEL_TASK",
-    "Chat",
-    "ChoreResult",
-    "EndpointChat",
-    "Progress",
-    "check_arguments",
-    "endpoint_chat",
-    "gateway_chat",
-    "run_chore",
-    "system_prompt",
-    "tools_for",
-]
+__all__ = ["ChoreResult", "Progress", "run_chore"]
 
-Chat = Callable[[ChatRequest], Awaitable[ChatResponse]]
 Progress = Callable[[int, str], None]
 """Called after each step with the step number and a one-line note."""
-Mode = Literal["intel", "edit"]
-Format = Literal["text", "json", "markdown"]
-MODES: tuple[Mode, ...] = ("intel", "edit")
-FORMATS: tuple[Format, ...] = ("text", "json", "markdown")
-
-SCALPEL_TASK = "scalpel"
-"""The task profile used through the gateway when one of that name is configured."""
-ENDPOINT = "/mcp"
-"""The endpoint label of the model calls a chore makes, in metrics and the request log."""
 MAX_INVALID_IN_A_ROW = 3
 RESULT_CHARS = 6_000
 """A tool result longer than this is cut (with a note saying how to read the rest)."""
@@ -123,126 +103,8 @@ class ChoreResult:
         }
 
 
-def _tool(name: str, description: str, properties: dict[str, Any], required: list[str]) -> ToolSpec:
-    schema = {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
-    return ToolSpec(name, description, schema)
-
-
-# Only what the grammar enforces (types, lengths, required, no extra keys), so a constrained call
-# always passes check_arguments; a bad line range is the workspace's to explain.
-_PATH = {"type": "string", "maxLength": 300}
-_LINE = {"type": "integer"}
-READ_FILE = _tool(
-    "read_file", "Read a file, or its lines start_line to end_line (1-based, inclusive).",
-    {"path": _PATH, "start_line": _LINE, "end_line": _LINE}, ["path"],
-)  # fmt: skip
-LIST_FILES = _tool(
-    "list_files", "List the files under a folder (default: the project root); pattern is a glob such as *.py.",
-    {"path": _PATH, "pattern": {"type": "string", "maxLength": 100}}, [],
-)  # fmt: skip
-SEARCH = _tool(
-    "search", "Find the lines that match a regular expression, as path:line: text; glob narrows the files.",
-    {"regex": {"type": "string", "maxLength": 200}, "path": _PATH, "glob": {"type": "string", "maxLength": 100}}, ["regex"],
-)  # fmt: skip
-APPLY_PATCH = _tool(
-    "apply_patch", "Change files with a unified diff or search/replace blocks. All or nothing: a patch that fails changes nothing.",
-    {"patch": {"type": "string"}}, ["patch"],
-)  # fmt: skip
-FINISH = _tool("finish", "End the chore with your answer.", {"answer": {"type": "string"}}, ["answer"])
-CHARS_PER_TOKEN_BOUND = 2
-"""The free-text arguments (a patch, the answer) may take this many characters per token of the
-turn's max_tokens: the grammar then closes the string well before the turn is cut off (code and
-prose run 3-4 characters a token), so a long answer ends as a valid call, not a cut one."""
-
-
-def tools_for(mode: Mode, max_tokens: int = 1024) -> tuple[ToolSpec, ...]:
-    """The tools a mode hands the model; intel has nothing that writes. `patch` and `answer` are
-    bounded by the turn's token budget and may not be empty."""
-    text = {"type": "string", "minLength": 1, "maxLength": max(200, CHARS_PER_TOKEN_BOUND * max_tokens)}
-    finish = _bounded(FINISH, "answer", text)
-    if mode == "edit":
-        return (READ_FILE, LIST_FILES, SEARCH, _bounded(APPLY_PATCH, "patch", text), finish)
-    return (READ_FILE, LIST_FILES, SEARCH, finish)
-
-
-def _bounded(spec: ToolSpec, key: str, rule: dict[str, Any]) -> ToolSpec:
-    return _tool(spec.name, spec.description, {**spec.parameters["properties"], key: rule}, spec.parameters["required"])
-
-
-_FORMAT_RULE: dict[Format, str] = {
-    "text": "plain text",
-    "markdown": "Markdown",
-    "json": "JSON text (an object or an array, nothing around it)",
-}
-_PATCH_HELP = """\
-apply_patch takes a unified diff (--- a/PATH, +++ b/PATH, @@ hunks with a few unchanged lines of
-context) or search/replace blocks, each the file's path on its own line, then:
-<<<<<<< SEARCH
-the exact lines now in the file
-=======
-the lines to put in their place
->>>>>>> REPLACE
-Read a file before you change it. If a patch fails, nothing changed: read the error, fix the patch."""
-
-
-def _signature(spec: ToolSpec) -> str:
-    required = set(spec.parameters.get("required", ()))
-    names = [name if name in required else name + "?" for name in spec.parameters.get("properties", {})]
-    return f"{spec.name}({', '.join(names)})"
-
-
-def system_prompt(mode: Mode, fmt: Format) -> str:
-    """The chore's rules. The tools themselves reach the model with the request (natively, or
-    described by the tool emulation), so they are only named here."""
-    names = ", ".join(t.name for t in tools_for(mode))
-    lines = [
-        f"You do a chore on the files of one project, with these tools: {names}.",
-        "Every turn, call exactly one tool. Paths are relative to the project root.",
-        "First look at the files the task is about (read_file, search, list_files); do not guess.",
-        f"When you know the answer, call finish; its answer is {_FORMAT_RULE[fmt]}.",
-    ]
-    if mode == "edit":
-        lines += ["Change files only with apply_patch, and call finish once the change is made.", _PATCH_HELP]
-    else:
-        lines.append("This chore is read-only: no file can be changed.")
-    return "\n".join(lines)
-
-
-class _Invalid(Exception):
-    """A call the loop cannot run; the message goes back to the model as the call's result."""
-
-
 class _Stop(Exception):
     """The chore ends without success; the message is the result's error."""
-
-
-def check_arguments(spec: ToolSpec, arguments: str) -> dict[str, Any]:
-    """The call's arguments, checked against the tool's (flat) schema; _Invalid says what is wrong."""
-    try:
-        args = json.loads(arguments or "{}")
-    except ValueError as exc:
-        raise _Invalid(f"the arguments of {spec.name} are not valid JSON: {exc}") from None
-    if not isinstance(args, dict):
-        raise _Invalid(f"the arguments of {spec.name} must be a JSON object, not {_json_type(args)}")
-    props: dict[str, Any] = spec.parameters["properties"]
-    for key in args:
-        if key not in props:
-            raise _Invalid(f"{spec.name} has no argument {key!r}; it is called as {_signature(spec)}")
-    for key in spec.parameters["required"]:
-        if key not in args:
-            raise _Invalid(f"{spec.name} needs the argument {key!r}; it is called as {_signature(spec)}")
-    for key, value in args.items():
-        rule = props[key]
-        if rule["type"] == "string":
-            if not isinstance(value, str):
-                raise _Invalid(f"{spec.name}: {key} must be a string, not {_json_type(value)}")
-            if len(value) > rule.get("maxLength", len(value)):
-                raise _Invalid(f"{spec.name}: {key} is longer than {rule['maxLength']} characters")
-            if len(value) < rule.get("minLength", 0):
-                raise _Invalid(f"{spec.name}: {key} is empty; give it text")
-        elif rule["type"] == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
-            raise _Invalid(f"{spec.name}: {key} must be an integer, not {_json_type(value)}")
-    return args
 
 
 def _is_object(text: str) -> bool:
@@ -250,11 +112,6 @@ def _is_object(text: str) -> bool:
         return isinstance(json.loads(text), dict)
     except ValueError:
         return False
-
-
-def _json_type(value: Any) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array", dict: "an object"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def _clip(text: str, limit: int, hint: str = "") -> str:
@@ -429,7 +286,7 @@ class _Chore:
     async def _step(self, response: ChatResponse) -> ChoreResult | None:
         try:
             call, args = self._pick(response)
-        except _Invalid as exc:
+        except InvalidCall as exc:
             self._refuse(response, str(exc))
             return None
         self.invalid_streak = 0
@@ -464,21 +321,21 @@ class _Chore:
     def _pick(self, response: ChatResponse) -> tuple[ToolCall, dict[str, Any]]:
         if not response.tool_calls:
             if response.finish_reason is FinishReason.LENGTH:
-                raise _Invalid(
+                raise InvalidCall(
                     f"the answer was cut at max_tokens ({self.max_tokens}) before a tool call was complete; make the call shorter"
                 )
-            raise _Invalid('you answered in prose; every turn must be exactly one tool call, {"name": TOOL, "arguments": {...}}')
+            raise InvalidCall('you answered in prose; every turn must be exactly one tool call, {"name": TOOL, "arguments": {...}}')
         call = response.tool_calls[0]  # parallel calls are off; a server that sends more gets its first run
         spec = self.by_name.get(call.name)
         if spec is None:
             why = " (this chore is read-only)" if call.name == APPLY_PATCH.name else ""
-            raise _Invalid(f"unknown tool {call.name!r}{why}; the tools are: {', '.join(self.by_name)}")
+            raise InvalidCall(f"unknown tool {call.name!r}{why}; the tools are: {', '.join(self.by_name)}")
         args = check_arguments(spec, call.arguments)
         if call.name == FINISH.name and self.fmt == "json":
             try:
                 json.loads(args["answer"])
             except ValueError as exc:
-                raise _Invalid(f"finish: the answer must be JSON text (format json): {exc}") from None
+                raise InvalidCall(f"finish: the answer must be JSON text (format json): {exc}") from None
         return call, args
 
     def _refuse(self, response: ChatResponse, problem: str) -> None:
@@ -556,92 +413,3 @@ _CUT_HINT = {
     READ_FILE.name: "read a narrower range with start_line and end_line",
     SEARCH.name: "narrow the search with path or glob",
 }
-
-
-def gateway_chat(
-    gateway: Gateway,
-    *,
-    task: str | None = None,
-    model: str = "auto",
-    pack: str | None = "none",
-    api_key: str | None = None,
-    telemetry: Telemetry | None = None,
-) -> Chat:
-    """Model turns through the gateway in-process: the task profile (`task`, else `scalpel` when
-    configured, else the default task), its guards, rate limits, route and pins apply; with
-    `telemetry`, each turn is metered as a request to /mcp. `pack` "none" leaves the task's
-    prompt pack out (the chore brings its own instructions); None uses the task's pack."""
-    tasks = gateway.settings.tasks
-    name = task or (SCALPEL_TASK if SCALPEL_TASK in tasks else gateway.settings.routing.default_task)
-
-    async def chat(request: ChatRequest) -> ChatResponse:
-        request = msgspec.structs.replace(request, model=model)
-        if telemetry is None:
-            return (await gateway.chat(request, Hints(task=name, pack=pack, api_key=api_key)))[1]
-        trace = Trace(id="scalpel_" + os.urandom(8).hex(), endpoint=ENDPOINT)
-        status = 499  # cancelled: the caller went away, as the HTTP middleware counts it
-        telemetry.started(ENDPOINT)
-        try:
-            _, answer = await gateway.chat(request, Hints(task=name, pack=pack, api_key=api_key, trace=trace))
-            status = 200
-            return answer
-        except errors.SeekgateError as exc:
-            status, trace.error = exc.status, exc.code or exc.kind
-            raise
-        finally:
-            telemetry.ended(ENDPOINT)
-            telemetry.finish(trace.record(status, time.perf_counter()))
-
-    return chat
-
-
-class EndpointChat:
-    """Model turns against an OpenAI-compatible server, translated by the gateway's own
-    OpenAI-compatible backend. `tool_mode` as for a configured backend: native tool calls, or
-    for a model without them, a grammar or a JSON schema that keeps each call valid. The HTTP
-    session opens on the first call; aclose() closes it."""
-
-    def __init__(
-        self, url: str, model: str, *, api_key: str | None = None, timeout_s: float = 300.0, tool_mode: str = "native"
-    ) -> None:
-        base = url.rstrip("/").removesuffix("/chat/completions")
-        try:
-            self._spec = msgspec.convert(
-                {"type": "openai", "base_url": base, "read_timeout": timeout_s, "tool_mode": tool_mode}, OpenAIBackendSpec
-            )
-        except msgspec.ValidationError as exc:
-            raise errors.InvalidRequest(f"endpoint settings: {exc}", param="tool_mode") from None
-        self._model, self._api_key, self._timeout_s = model, api_key, timeout_s
-        self._backend: OpenAICompatBackend | None = None
-        self._close: Callable[[], Awaitable[None]] | None = None
-
-    async def __call__(self, request: ChatRequest) -> ChatResponse:
-        if self._backend is None:
-            headers = {"Content-Type": "application/json"}
-            if self._api_key:
-                headers["Authorization"] = f"Bearer {self._api_key}"
-            session = pooled_session(
-                self._spec.base_url,
-                headers,
-                max_connections=4,
-                connect_timeout=min(10.0, self._timeout_s),
-                read_timeout=self._timeout_s,
-            )
-            self._backend, self._close = OpenAICompatBackend("scalpel", self._spec, self._model, session), session.close
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                return await self._backend.chat(request)
-        except TimeoutError:
-            raise errors.UpstreamTimeout(f"{self._spec.base_url} did not answer within {self._timeout_s:g}s") from None
-
-    async def aclose(self) -> None:
-        if self._close is not None:
-            await self._close()
-            self._backend = self._close = None
-
-
-def endpoint_chat(
-    url: str, model: str, *, api_key: str | None = None, timeout_s: float = 300.0, tool_mode: str = "native"
-) -> EndpointChat:
-    """A Chat against `url`: a chat-completions URL or its base (…/v1)."""
-    return EndpointChat(url, model, api_key=api_key, timeout_s=timeout_s, tool_mode=tool_mode)

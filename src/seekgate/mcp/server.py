@@ -42,18 +42,10 @@ from seekgate import __version__, errors
 from seekgate.api.http import api_key
 from seekgate.core.service import Gateway
 from seekgate.guards.stage import Caller
-from seekgate.mcp.delegate import (
-    FORMATS,
-    MODES,
-    Chat,
-    ChoreResult,
-    EndpointChat,
-    Progress,
-    endpoint_chat,
-    gateway_chat,
-    run_chore,
-)
+from seekgate.mcp.chat import Chat, EndpointChat, endpoint_chat, gateway_chat
+from seekgate.mcp.delegate import ChoreResult, Progress, run_chore
 from seekgate.mcp.jobs import Jobs
+from seekgate.mcp.toolkit import FORMATS, MODES
 from seekgate.mcp.workspace import Workspace
 from seekgate.settings import ConfigError, ScalpelSettings, Settings, resolve_secret
 from seekgate.telemetry.record import Telemetry

@@ -16,7 +16,9 @@ from seekgate import errors
 from seekgate.backends.registry import Registry
 from seekgate.core.service import Gateway, Hints
 from seekgate.core.types import ChatRequest, ChatResponse, FinishReason, Role, ToolCall, Usage
-from seekgate.mcp.delegate import ChoreResult, check_arguments, endpoint_chat, gateway_chat, run_chore, tools_for
+from seekgate.mcp.chat import endpoint_chat, gateway_chat
+from seekgate.mcp.delegate import ChoreResult, run_chore
+from seekgate.mcp.toolkit import check_arguments, tools_for
 from seekgate.mcp.workspace import Workspace
 from seekgate.prompts.packs import PackStore, shipped_packs_dir
 from seekgate.reviews.store import ReviewStore
