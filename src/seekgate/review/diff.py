@@ -66,6 +66,8 @@ class FileDiff(msgspec.Struct, frozen=True, dict=True):
     status: Status
     binary: bool
     hunks: tuple[Hunk, ...]
+    link: Literal["symlink", "submodule"] | None = None
+    """A symbolic link (its "content" is the target) or a submodule (a commit id), not a file."""
 
     @cached_property
     def shown(self) -> frozenset[int]:
@@ -98,14 +100,43 @@ def _file(f: unidiff.PatchedFile) -> FileDiff:
     status: Status = (
         "added" if f.is_added_file else "deleted" if f.is_removed_file else "renamed" if f.is_rename else "modified"
     )
-    old_path = None if status == "added" else _strip(f.source_file)
-    path = _strip(f.source_file) if status == "deleted" else _strip(f.target_file)
-    return FileDiff(path=path, old_path=old_path, status=status, binary=f.is_binary_file, hunks=tuple(_hunk(h) for h in f))
+    old_path = None if status == "added" else _name(f.source_file)
+    path = _name(f.source_file) if status == "deleted" else _name(f.target_file)
+    link = "symlink" if f.is_symlink else "submodule" if f.is_submodule else None
+    return FileDiff(path=path, old_path=old_path, status=status, binary=f.is_binary_file, hunks=tuple(_hunk(h) for h in f), link=link)
 
 
-def _strip(name: str) -> str:
-    """git's `a/` and `b/` prefixes off (plain `diff -u` has none)."""
+def _name(name: str) -> str:
+    """A path as the file system has it: git's C-style quoting undone (`"b/\\303\\244.py"` is
+    `b/ä.py`; git quotes names with non-ASCII bytes, quotes or control characters), then its
+    `a/` and `b/` prefixes off (plain `diff -u` has none)."""
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = _unquote(name[1:-1])
     return name[2:] if name[:2] in ("a/", "b/") else name
+
+
+_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def _unquote(text: str) -> str:
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            digits = text[i + 1 : i + 4]
+            if len(digits) == 3 and all(d in "01234567" for d in digits):
+                out.append(int(digits, 8))
+                i += 4
+                continue
+            if nxt in _ESCAPES:
+                out.append(_ESCAPES[nxt])
+                i += 2
+                continue
+        out += c.encode()
+        i += 1
+    return out.decode("utf-8", errors="replace")
 
 
 def _hunk(h: unidiff.Hunk) -> Hunk:

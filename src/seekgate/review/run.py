@@ -74,7 +74,7 @@ async def review_diff(
     if model is not None and chosen:
         await _ask_model(chosen, review, model, report)
     if root is not None and review.linters:
-        changed = {f.path: f.added for f in files if f.status != "deleted" and not f.binary}
+        changed = {f.path: f.added for f in files if f.status != "deleted" and not f.binary and f.link is None}
         report.lint = await run_linters(review.linters, root, changed)
     report.stats.seconds = round(time.perf_counter() - started, 3)
     return report
@@ -84,7 +84,9 @@ def _choose(files: Sequence[FileDiff], exclude: Sequence[str], skipped: dict[str
     excluded = pathspec.GitIgnoreSpec.from_lines(exclude)
     chosen = []
     for f in files:
-        if f.binary:
+        if f.link is not None:
+            skipped[f.path] = f.link
+        elif f.binary:
             skipped[f.path] = "binary"
         elif f.status == "deleted":
             skipped[f.path] = "deleted"

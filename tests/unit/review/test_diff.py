@@ -112,3 +112,39 @@ def test_empty_input_is_an_empty_diff_and_prose_is_an_error():
 def test_git_diff_names_the_bad_ref(repo: Path):
     with pytest.raises(DiffError, match="no-such-branch"):
         asyncio.run(git_diff(repo, "no-such-branch"))
+
+
+def test_quoted_names_spaces_symlinks_mode_changes_and_empty_files(tmp_path: Path):
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "config", "user.email", "t@example.com")
+    git(tmp_path, "config", "user.name", "t")
+    (tmp_path / "with space.py").write_text("x\n")
+    (tmp_path / "ä.py").write_text("y\n")
+    (tmp_path / "run.sh").write_text("echo hi\n")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "base")
+    git(tmp_path, "checkout", "-qb", "f")
+    (tmp_path / "with space.py").write_text("x2\n")
+    (tmp_path / "ä.py").write_text("y2\n")
+    (tmp_path / "run.sh").chmod(0o755)
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "link").symlink_to("run.sh")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "f")
+    text = asyncio.run(git_diff(tmp_path, "main"))
+    assert '"a/\\303\\244.py"' in text  # git quotes the name; the review must not
+    files = {f.path: f for f in parse_diff(text)}
+    assert set(files) == {"with space.py", "ä.py", "run.sh", "empty.txt", "link"}
+    assert files["ä.py"].old_path == "ä.py" and files["ä.py"].added == {1}
+    assert files["with space.py"].added == {1}
+    assert (files["link"].link, files["run.sh"].shown, files["empty.txt"].hunks) == ("symlink", frozenset(), ())
+
+
+def test_a_submodule_bump_is_marked_as_one():
+    diff = (
+        "diff --git a/vendor/lib b/vendor/lib\nindex 1111111..2222222 160000\n--- a/vendor/lib\n+++ b/vendor/lib\n"
+        "@@ -1 +1 @@\n-Subproject commit 1111111111111111111111111111111111111111\n"
+        "+Subproject commit 2222222222222222222222222222222222222222\n"
+    )
+    (f,) = parse_diff(diff)
+    assert (f.path, f.link) == ("vendor/lib", "submodule")
