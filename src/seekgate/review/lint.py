@@ -18,7 +18,7 @@ import posixpath
 import re
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 
 import msgspec
@@ -81,7 +81,7 @@ async def run_linters(
                 continue
             files = _files_for(linter, root, changed)
             if files:
-                jobs[name] = group.create_task(_outcome(name, linter, files, root, changed, timeout_s))
+                jobs[name] = group.create_task(_outcome(_run_one(name, linter, files, root, changed, timeout_s)))
     findings: list[LintFinding] = []
     not_run: dict[str, str] = {}
     ran: list[str] = []
@@ -127,18 +127,11 @@ def _which(program: str, root: Path) -> str | None:
     return shutil.which(program) or shutil.which(program, path=os.path.dirname(sys.executable))
 
 
-async def _outcome(
-    name: str,
-    linter: ReviewLinter,
-    files: Sequence[str],
-    root: Path,
-    changed: Mapping[str, frozenset[int]],
-    timeout_s: float,
-) -> list[LintFinding] | str:
+async def _outcome(run: Coroutine[None, None, list[LintFinding]]) -> list[LintFinding] | str:
     """The linter's findings on changed files, or why it has none to give."""
     # Caught here, not in run_linters: an exception leaving a task would cancel the TaskGroup.
     try:
-        return await _run_one(name, linter, files, root, changed, timeout_s)
+        return await run
     except _NotRun as exc:
         return str(exc)
 
