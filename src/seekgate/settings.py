@@ -359,6 +359,9 @@ class ReviewSettings(_Spec):
     """The most tokens one answer may take."""
     max_comments: int = 20
     """The most model comments one review keeps, most severe first."""
+    max_calls: int = 40
+    """The most model calls one review makes (a CI job has a time limit); hunks past it, in diff
+    order, are listed as not reviewed. 0 = no limit."""
     concurrency: int = 2
     """Model calls in flight at once (the embedded engine runs them one after another anyway)."""
     reanchor_lines: int = 3
@@ -684,9 +687,9 @@ def _check_review(settings: Settings, fail: Any) -> None:
     for key in ("max_tokens", "max_comments", "concurrency", "timeout_s"):
         if getattr(review, key) <= 0:
             fail(("review", key), "must be positive")
-    if review.context_tokens < 512:
-        fail(("review", "context_tokens"), "must be at least 512 (the instructions alone take about 300)")
-    for key in ("reanchor_lines",):
+    if review.context_tokens < 1024:
+        fail(("review", "context_tokens"), "must be at least 1024 (the prompt pack and the instructions take about 600)")
+    for key in ("reanchor_lines", "max_calls"):
         if getattr(review, key) < 0:
             fail(("review", key), "must not be negative")
     for key in ("api_key", "github_token"):

@@ -102,6 +102,9 @@ def _choose(files: Sequence[FileDiff], exclude: Sequence[str], skipped: dict[str
 async def _ask_model(files: list[FileDiff], review: ReviewSettings, model: ReviewModel, report: ReviewReport) -> None:
     budget = review.context_tokens - PACK_ALLOWANCE - estimate_tokens(INSTRUCTIONS)
     batches = plan_batches(files, budget)
+    if review.max_calls and len(batches) > review.max_calls:
+        _over_limit(batches[review.max_calls :], review.max_calls, report.skipped)
+        batches = batches[: review.max_calls]
     report.stats.files, report.stats.hunks = len(files), sum(len(f.hunks) for f in files)
     limit = asyncio.Semaphore(review.concurrency)
     per_call = min(PER_CALL, review.max_comments)
@@ -141,6 +144,13 @@ async def _ask(batch: Batch, model: ReviewModel, per_call: int, report: ReviewRe
     models[answer.model] += 1
     report.stats.cached += answer.cache == "hit"
     return parse_reply(answer.text)
+
+
+def _over_limit(rest: list[Batch], limit: int, skipped: dict[str, str]) -> None:
+    """List the files whose hunks (some or all) fall past review.max_calls."""
+    left = Counter(p.file.path for b in rest for p in b.pieces)  # a hunk cut in parts counts each part
+    for path, n in left.items():
+        skipped[path] = f"{n} {'hunk' if n == 1 else 'hunks or parts'} past review.max_calls = {limit}"
 
 
 def _where(batch: Batch) -> str:

@@ -2,9 +2,14 @@
 
 import asyncio
 
+import httpx
+from aiohttp import web
+
 from seekgate.review.diff import parse_diff
+from seekgate.review.model import ReviewModel
 from seekgate.review.run import review_diff
 from seekgate.settings import ReviewSettings
+from tests.fixtures.servers import serve_app
 
 DIFF = """\
 diff --git a/src/app.py b/src/app.py
@@ -52,3 +57,28 @@ def test_only_text_files_with_new_lines_go_to_the_model_and_the_rest_are_listed_
         "vendor/lib": "submodule",
     }
     assert report.comments == () and report.stats.calls == 0 and report.lint is None
+
+
+def test_hunks_past_max_calls_are_listed_as_not_reviewed():
+    added = "".join(f"+{'x' * 60} {i}\n" for i in range(10))
+    hunks = "".join(f"@@ -{n},1 +{n},10 @@\n-old {n}\n{added}" for n in range(100, 1000, 100))
+    diff = f"--- a/a.py\n+++ b/a.py\n{hunks}--- a/b.py\n+++ b/b.py\n@@ -1 +1 @@\n-x\n+y\n"
+    asked: list[dict] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        asked.append(await request.json())
+        return web.json_response({"model": "m", "choices": [{"message": {"content": '{"comments": []}'}}]})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+
+    async def main(root: str):
+        async with httpx.AsyncClient(base_url=root) as http:
+            settings = ReviewSettings(max_calls=2, context_tokens=1024)
+            return await review_diff(parse_diff(diff), settings, ReviewModel(http, settings))
+
+    with serve_app(app) as root:
+        report = asyncio.run(main(root))
+    assert report.stats.calls == len(asked) == 2 and report.failures == []
+    assert report.skipped == {"a.py": report.skipped["a.py"], "b.py": "1 hunk past review.max_calls = 2"}
+    assert report.skipped["a.py"].endswith("hunks or parts past review.max_calls = 2")
