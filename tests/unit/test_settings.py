@@ -176,14 +176,16 @@ def test_default_toml_documents_every_guard_key_and_profile_with_its_defaults():
     assert set(profiles["default"]) == _documented_keys(GuardProfile)
     assert msgspec.convert(profiles["default"], GuardProfile) == GuardProfile()
     settings = load_settings(env={})
-    assert set(settings.guards.profiles) == {"default", "strict", "off"}
+    assert set(settings.guards.profiles) == {"default", "strict", "off", "review"}
     assert settings.guards.profiles["off"].secrets == "off"
+    # reviews quote dangerous commands found in a diff: flagged, not blocked, on the ci task
+    assert settings.guards.profiles["review"].output_commands == "flag" and settings.tasks["ci"].guard_profile == "review"
 
 
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ('[tasks.chat]\nguard_profile = "paranoid"\n', "tasks.chat.guard_profile.*paranoid.*default, off, strict"),
+        ('[tasks.chat]\nguard_profile = "paranoid"\n', "tasks.chat.guard_profile.*paranoid.*default, off, review, strict"),
         ('[guards.profiles.default]\npii_types = ["shoe_size"]\n', "guards.profiles.default.pii_types.*shoe_size"),
         ('[guards.profiles.default]\ndeny = ["(unclosed"]\n', "guards.profiles.default.deny.0.*regular expression"),
         ('[guards.profiles.default]\noutput_commands = "explode"\n', "output_commands.*allowed values: block, flag, off"),

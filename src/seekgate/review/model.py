@@ -40,6 +40,8 @@ class Answer(msgspec.Struct, frozen=True):
     """The model alias that answered (x-seekgate-model), or the answer's `model` field."""
     cache: str | None = None
     """x-seekgate-cache: hit, miss, bypass or off."""
+    cut: bool = False
+    """The answer stopped at max_tokens: the comments written in full are kept, the last is lost."""
 
 
 class ReviewModel:
@@ -81,11 +83,16 @@ class ReviewModel:
             raise kind(f"{where} answered {resp.status_code}: {message}")
         try:
             data = resp.json()
-            text = data["choices"][0]["message"].get("content") or ""
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise ModelCallFailed(f"{where} sent an answer that is not a chat completion: {resp.text[:200]!r}") from None
+        if choice.get("finish_reason") == "content_filter":
+            guards = resp.headers.get("x-seekgate-guards", "")
+            raise ModelCallFailed(f"{where} withheld the answer (its output guards{': ' + guards if guards else ''})")
         return Answer(
             text=text,
+            cut=choice.get("finish_reason") == "length",
             model=resp.headers.get("x-seekgate-model") or str(data.get("model", "")),
             cache=resp.headers.get("x-seekgate-cache"),
         )

@@ -209,6 +209,9 @@ def parse_reply(text: str) -> list[RawComment]:
     if data is not None:
         items = data.get("comments")
         return [c for c in (_from_json(item) for item in items) if c is not None] if isinstance(items, list) else []
+    salvaged = _complete_items(text)
+    if salvaged:  # an answer cut at max_tokens: the comments written in full still count
+        return [c for c in (_from_json(item) for item in salvaged) if c is not None]
     out = []
     for line in text.splitlines():
         m = _LIST_ITEM.match(line)
@@ -227,6 +230,22 @@ def _json_object(text: str) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return data if isinstance(data, dict) else None
+
+
+def _complete_items(text: str) -> list[Any]:
+    """The objects of the `comments` array that are whole, in JSON cut off part-way."""
+    start = re.search(r'"comments"\s*:\s*\[', text)
+    if start is None:
+        return []
+    decoder, items, i = json.JSONDecoder(), [], start.end()
+    while True:
+        while i < len(text) and text[i] in " \t\r\n,":
+            i += 1
+        try:
+            item, i = decoder.raw_decode(text, i)
+        except ValueError:
+            return items
+        items.append(item)
 
 
 def _from_json(item: Any) -> RawComment | None:

@@ -107,6 +107,8 @@ def _details(report: ReviewReport) -> str:
         parts.append("model " + ", ".join(s.models))
     if s.calls:
         parts.append(f"{_plural(s.hunks, 'hunk')} in {_plural(s.calls, 'call')}" + (f" ({s.cached} cached)" if s.cached else ""))
+    if s.cut:
+        parts.append(f"{_plural(s.cut, 'answer')} cut at review.max_tokens")
     if s.reanchored:
         parts.append(f"{_plural(s.reanchored, 'comment')} moved onto the diff")
     if s.dropped:

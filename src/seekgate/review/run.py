@@ -40,6 +40,8 @@ class Stats(msgspec.Struct, kw_only=True):
     """Model calls made, counting the halves of a call split after the model refused it."""
     cached: int = 0
     """Calls the gateway answered from its cache."""
+    cut: int = 0
+    """Answers that stopped at review.max_tokens (their last comment is lost)."""
     models: list[str] = msgspec.field(default_factory=list)
     """The models that answered."""
     proposed: int = 0
@@ -143,6 +145,7 @@ async def _ask(batch: Batch, model: ReviewModel, per_call: int, report: ReviewRe
         return []
     models[answer.model] += 1
     report.stats.cached += answer.cache == "hit"
+    report.stats.cut += answer.cut
     return parse_reply(answer.text)
 
 

@@ -105,3 +105,9 @@ def test_replies_are_read_as_json_fenced_json_or_list_lines():
     assert parse_reply('{"comments": [{"path": "a.py", "line": true, "body": "x"}, {"path": "a.py", "line": 2, "body": "y"}]}') == [
         RawComment("a.py", 2, "warning", "y")
     ]
+
+
+def test_an_answer_cut_at_max_tokens_keeps_the_comments_written_in_full():
+    cut = '{"comments": [{"path": "a.py", "line": 3, "severity": "error", "body": "Whole."}, {"path": "a.py", "line": 4, "sev'
+    assert parse_reply(cut) == [RawComment("a.py", 3, "error", "Whole.")]
+    assert parse_reply('{"comments": [') == [] and parse_reply('{"comm') == []
