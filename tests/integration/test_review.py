@@ -206,6 +206,8 @@ def test_an_unreachable_gateway_is_incomplete_and_bad_input_is_a_usage_error(rep
 
     prose = review(tmp_path, "-", stdin="this is not a diff\n")
     assert prose.returncode == 2 and "no file diff" in prose.stderr and prose.stdout == ""
+    nothing = review(tmp_path, stdin="")  # no diff named: not read from stdin as an empty one
+    assert nothing.returncode == 2 and "no diff: give --base REF" in nothing.stderr
     bad_ref = review(tmp_path, "--base", "no-such-branch", "--repo", str(repo))
     assert bad_ref.returncode == 2 and "no-such-branch" in bad_ref.stderr
     no_token = review(tmp_path, "--github", "--pr", "1", "--github-repo", "o/r", env={"GITHUB_TOKEN": ""})

@@ -149,7 +149,7 @@ async def _diff_text(args: argparse.Namespace, repo: Path, gh: GitHub | None, gi
         raise UsageError("give a diff file or --base, not both")
     if args.base:
         return await git_diff(repo, args.base, args.head)
-    if args.diff == "-" or (args.diff is None and github is None and not sys.stdin.isatty()):
+    if args.diff == "-":  # only when asked: an empty stdin in a CI step must not pass as an empty diff
         return sys.stdin.buffer.read().decode("utf-8", errors="replace")
     if args.diff:
         try:
