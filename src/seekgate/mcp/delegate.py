@@ -175,7 +175,7 @@ class _Chore:
         self.max_steps, self.max_tokens, self.deadline_s = max_steps, max_tokens, deadline_s
         self.verify, self.progress = verify, progress
         self.result_chars, self.history_chars = result_chars, history_chars
-        self.tools = tools_for(mode, max_tokens)
+        self.tools = tools_for(mode)
         self.by_name = {t.name: t for t in self.tools}
         self.started = time.monotonic()
         self.messages: list[Message] = []

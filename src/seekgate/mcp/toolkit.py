@@ -46,6 +46,9 @@ def _tool(name: str, description: str, properties: dict[str, Any], required: lis
 # Only what the grammar enforces (types, lengths, required, no extra keys), so a constrained call
 # always passes check_arguments; a bad line range is the workspace's to explain.
 _PATH = {"type": "string", "maxLength": 300}
+_TEXT = {"type": "string", "minLength": 1}
+"""A patch or an answer: never empty, and not bounded, because llama.cpp refuses a grammar that
+repeats a character more than about a thousand times and a real one can be longer."""
 _LINE = {"type": "integer"}
 READ_FILE = _tool(
     "read_file", "Read a file, or its lines start_line to end_line (1-based, inclusive).",
@@ -61,27 +64,14 @@ SEARCH = _tool(
 )  # fmt: skip
 APPLY_PATCH = _tool(
     "apply_patch", "Change files with a unified diff or search/replace blocks. All or nothing: a patch that fails changes nothing.",
-    {"patch": {"type": "string"}}, ["patch"],
+    {"patch": _TEXT}, ["patch"],
 )  # fmt: skip
-FINISH = _tool("finish", "End the chore with your answer.", {"answer": {"type": "string"}}, ["answer"])
-CHARS_PER_TOKEN_BOUND = 2
-"""The free-text arguments (a patch, the answer) may take this many characters per token of the
-turn's max_tokens: the grammar then closes the string well before the turn is cut off (code and
-prose run 3-4 characters a token), so a long answer ends as a valid call, not a cut one."""
-
-
-def tools_for(mode: Mode, max_tokens: int = 1024) -> tuple[ToolSpec, ...]:
-    """The tools a mode hands the model; intel has nothing that writes. `patch` and `answer` are
-    bounded by the turn's token budget and may not be empty."""
-    text = {"type": "string", "minLength": 1, "maxLength": max(200, CHARS_PER_TOKEN_BOUND * max_tokens)}
-    finish = _bounded(FINISH, "answer", text)
+FINISH = _tool("finish", "End the chore with your answer.", {"answer": _TEXT}, ["answer"])
+def tools_for(mode: Mode) -> tuple[ToolSpec, ...]:
+    """The tools a mode hands the model; intel has nothing that writes."""
     if mode == "edit":
-        return (READ_FILE, LIST_FILES, SEARCH, _bounded(APPLY_PATCH, "patch", text), finish)
-    return (READ_FILE, LIST_FILES, SEARCH, finish)
-
-
-def _bounded(spec: ToolSpec, key: str, rule: dict[str, Any]) -> ToolSpec:
-    return _tool(spec.name, spec.description, {**spec.parameters["properties"], key: rule}, spec.parameters["required"])
+        return (READ_FILE, LIST_FILES, SEARCH, APPLY_PATCH, FINISH)
+    return (READ_FILE, LIST_FILES, SEARCH, FINISH)
 
 
 _FORMAT_RULE: dict[Format, str] = {

@@ -3,7 +3,9 @@
 The converter (a port of llama.cpp's) lets raw control characters into strings, which JSON
 forbids, and ignores integer `minimum`/`maximum`. Strings get the strict character rule back;
 a bounded integer range of up to RANGE_AS_ENUM values becomes an enum, which it does enforce.
-One-sided bounds and number (float) ranges stay unenforced: the caller's verifier sees them.
+One-sided bounds and number (float) ranges stay unenforced: the caller's verifier sees them, and
+so do string and array lengths above MAX_REPEAT (llama.cpp refuses to compile a grammar that
+repeats a rule more than about a thousand times; the request then fails, which is worse).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from seekgate import errors
 
-__all__ = ["RANGE_AS_ENUM", "schema_to_gbnf", "tighten"]
+__all__ = ["MAX_REPEAT", "RANGE_AS_ENUM", "schema_to_gbnf", "tighten"]
 
 RANGE_AS_ENUM = 1000
+MAX_REPEAT = 1000
+"""The longest maxLength / maxItems kept (measured: 1000 compiles, 1200 does not)."""
 _LOOSE_CHAR = r'char ::= [^"\\] |'
 _STRICT_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] |'
 
@@ -40,6 +44,11 @@ def tighten(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out = {k: tighten(v) for k, v in node.items()}
+    for key, low in (("maxLength", "minLength"), ("maxItems", "minItems")):
+        if isinstance(out.get(key), int) and out[key] > MAX_REPEAT:
+            del out[key]
+            if isinstance(out.get(low), int) and out[low] > MAX_REPEAT:
+                del out[low]
     if out.get("type") == "integer":
         lo = _bound(out, "minimum", "exclusiveMinimum", +1)
         hi = _bound(out, "maximum", "exclusiveMaximum", -1)
