@@ -51,6 +51,22 @@ def test_a_burst_up_to_the_limit_is_admitted_and_the_next_is_refused(redis_db: s
     run(redis_db, scenario)
 
 
+def test_a_request_draws_on_all_its_buckets_or_none(redis_db: str):
+    caller, task = ("key:key_a", Limit(requests_per_minute=3)), ("task:chat", Limit(tokens_per_minute=600))
+
+    async def scenario(limiter: RedisLimiter) -> None:
+        await limiter.acquire_all((caller, task), 500)
+        with pytest.raises(errors.RateLimited, match="rate limit for task:chat: 600 tokens per minute"):
+            await limiter.acquire_all((caller, task), 200)
+        # the refused request took no request from the caller's bucket: two more fit, then none
+        assert [await admitted(limiter, *caller) for _ in range(3)] == [True, True, False]
+        with pytest.raises(errors.RateLimited, match="rate limit for key:key_a: 3 requests per minute"):
+            await limiter.acquire_all((caller, task), 0)  # now the caller's bucket refuses, first
+        assert await admitted(limiter, "task:chat", task[1], 100)  # and the task's kept its 100 tokens
+
+    run(redis_db, scenario)
+
+
 def test_waiting_retry_after_is_enough(redis_db: str):
     limit = Limit(tokens_per_minute=12_000)  # 200 tokens a second
 

@@ -10,7 +10,8 @@ them per microsecond. Everything is then an integer (exact in Python and in Redi
 the capacity is `limit * 60,000,000`, and a changed limit needs no conversion of stored state.
 
 Policies:
-- a refused request consumes nothing, in either dimension;
+- a refused request consumes nothing, in either dimension, and in no bucket: a request draws on
+  its caller's bucket and its task's together (acquire_all), admitted by both or by neither;
 - a request whose estimate alone exceeds the tokens-per-minute limit is admitted when its bucket
   is full (nothing used in the last minute) and its excess is then owed: later requests wait it
   off. A request is never refused forever, and the steady rate still holds;
@@ -25,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
 import msgspec
@@ -47,9 +48,18 @@ class Limit(msgspec.Struct, frozen=True):
     """0 = unlimited."""
 
 
+Buckets = Sequence[tuple[str, Limit]]
+"""(scope, limit) pairs that one request draws on together: its caller's and its task's."""
+
+
 class RateLimiter(Protocol):
     async def acquire(self, scope: str, limit: Limit, tokens: int) -> None:
         """Admit one request expected to use `tokens` tokens, or raise errors.RateLimited."""
+        ...
+
+    async def acquire_all(self, buckets: Buckets, tokens: int) -> None:
+        """Admit one request against every bucket at once, or against none: a request one
+        bucket refuses takes nothing from the others. Raises errors.RateLimited."""
         ...
 
     async def record(self, scope: str, limit: Limit, tokens: int) -> None:
@@ -98,7 +108,7 @@ def _refusal(scope: str, limit: Limit, tokens: int, wait_requests: int, wait_tok
 
 
 class _Bucket:
-    __slots__ = ("at", "requests", "tokens", "full_at")
+    __slots__ = ("at", "full_at", "requests", "tokens")
 
     def __init__(self, at: int) -> None:
         self.at = at
@@ -118,15 +128,19 @@ class MemoryLimiter:
         self._next_sweep = 0
 
     async def acquire(self, scope: str, limit: Limit, tokens: int) -> None:
-        if not (limit.requests_per_minute or limit.tokens_per_minute):
-            return
+        await self.acquire_all(((scope, limit),), tokens)
+
+    async def acquire_all(self, buckets: Buckets, tokens: int) -> None:
+        # Every bucket is checked before any is charged; nothing awaits in between.
         tokens = max(0, tokens)
-        bucket, now = self._bucket(scope, limit)
-        wait_requests = _wait_us(bucket.requests, 1, limit.requests_per_minute)
-        wait_tokens = _wait_us(bucket.tokens, tokens, limit.tokens_per_minute)
-        if wait_requests or wait_tokens:
-            raise _refusal(scope, limit, tokens, wait_requests, wait_tokens)
-        self._store(scope, bucket, limit, now, 1, tokens)
+        drained = [(scope, limit, *self._bucket(scope, limit)) for scope, limit in _limited(buckets)]
+        for scope, limit, bucket, _ in drained:
+            wait_requests = _wait_us(bucket.requests, 1, limit.requests_per_minute)
+            wait_tokens = _wait_us(bucket.tokens, tokens, limit.tokens_per_minute)
+            if wait_requests or wait_tokens:
+                raise _refusal(scope, limit, tokens, wait_requests, wait_tokens)
+        for scope, limit, bucket, now in drained:
+            self._store(scope, bucket, limit, now, 1, tokens)
 
     async def record(self, scope: str, limit: Limit, tokens: int) -> None:
         if not limit.tokens_per_minute or not tokens:
@@ -159,6 +173,10 @@ class MemoryLimiter:
         self._buckets[scope] = bucket
 
 
+def _limited(buckets: Buckets) -> list[tuple[str, Limit]]:
+    return [(scope, limit) for scope, limit in buckets if limit.requests_per_minute or limit.tokens_per_minute]
+
+
 def _drain_time_us(requests: int, tokens: int, limit: Limit) -> int:
     times = [0]
     if limit.requests_per_minute:
@@ -171,17 +189,17 @@ def _drain_time_us(requests: int, tokens: int, limit: Limit) -> int:
 # -- Redis -------------------------------------------------------------------------------------
 
 # One script does read, decide and write, so replicas racing on a scope cannot both take the last
-# unit. The clock is Redis' own TIME: replicas' clocks may disagree, the server's is one clock.
-# KEYS[1] is a hash {at, req, tok}; ARGV: mode ("acquire" | "record"), rpm, tpm, tokens.
-# Returns {admitted (1/0), microseconds to wait for requests, for tokens}.
+# unit, and a request drawing on several buckets takes from all of them or from none. The clock
+# is Redis' own TIME: replicas' clocks may disagree, the server's is one clock.
+# KEYS: hashes {at, req, tok}; ARGV: mode ("acquire" | "record"), tokens, then rpm and tpm per key.
+# Returns {admitted (1/0), the refusing key's 1-based index, microseconds to wait for requests,
+# for tokens}.
 _SCRIPT = """
 local UNIT = 60000000
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local mode, rpm, tpm, cost = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local state = redis.call('HMGET', KEYS[1], 'at', 'req', 'tok')
-local elapsed = math.max(0, now - (tonumber(state[1]) or now))
-local function drain(level, limit)
+local mode, cost = ARGV[1], tonumber(ARGV[2])
+local function drain(level, limit, elapsed)
   if limit <= 0 then return 0 end
   return math.max(0, (tonumber(level) or 0) - elapsed * limit)
 end
@@ -192,28 +210,40 @@ local function wait(level, units, limit)
   if over <= 0 then return 0 end
   return math.ceil(over / limit)
 end
-local req, tok = drain(state[2], rpm), drain(state[3], tpm)
-if mode == 'acquire' then
-  local wr, wt = wait(req, 1, rpm), wait(tok, cost, tpm)
-  if wr > 0 or wt > 0 then return {0, wr, wt} end
-  if rpm > 0 then req = req + UNIT end
-  if tpm > 0 then tok = tok + cost * UNIT end
-elseif tpm > 0 then
-  tok = math.max(0, tok + cost * UNIT)
+local buckets = {}
+for i, key in ipairs(KEYS) do
+  local rpm, tpm = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+  local state = redis.call('HMGET', key, 'at', 'req', 'tok')
+  local elapsed = math.max(0, now - (tonumber(state[1]) or now))
+  local req, tok = drain(state[2], rpm, elapsed), drain(state[3], tpm, elapsed)
+  if mode == 'acquire' then
+    local wr, wt = wait(req, 1, rpm), wait(tok, cost, tpm)
+    if wr > 0 or wt > 0 then return {0, i, wr, wt} end
+  end
+  buckets[i] = {key, rpm, tpm, req, tok}
 end
-local drained_us = 0
-if rpm > 0 then drained_us = math.max(drained_us, math.ceil(req / rpm)) end
-if tpm > 0 then drained_us = math.max(drained_us, math.ceil(tok / tpm)) end
-if drained_us <= 0 then
-  redis.call('DEL', KEYS[1])
-else
-  -- %.0f: Lua's default number format keeps 14 digits, and a time in microseconds has 16
-  redis.call('HSET', KEYS[1], 'at', string.format('%.0f', now), 'req', string.format('%.0f', req),
-             'tok', string.format('%.0f', tok))
-  -- a drained bucket and a missing one behave alike: the key lives exactly until it drains
-  redis.call('PEXPIRE', KEYS[1], math.ceil(drained_us / 1000))
+for _, b in ipairs(buckets) do
+  local key, rpm, tpm, req, tok = b[1], b[2], b[3], b[4], b[5]
+  if mode == 'acquire' then
+    if rpm > 0 then req = req + UNIT end
+    if tpm > 0 then tok = tok + cost * UNIT end
+  elseif tpm > 0 then
+    tok = math.max(0, tok + cost * UNIT)
+  end
+  local drained_us = 0
+  if rpm > 0 then drained_us = math.max(drained_us, math.ceil(req / rpm)) end
+  if tpm > 0 then drained_us = math.max(drained_us, math.ceil(tok / tpm)) end
+  if drained_us <= 0 then
+    redis.call('DEL', key)
+  else
+    -- %.0f: Lua's default number format keeps 14 digits, and a time in microseconds has 16
+    redis.call('HSET', key, 'at', string.format('%.0f', now), 'req', string.format('%.0f', req),
+               'tok', string.format('%.0f', tok))
+    -- a drained bucket and a missing one behave alike: the key lives exactly until it drains
+    redis.call('PEXPIRE', key, math.ceil(drained_us / 1000))
+  end
 end
-return {1, 0, 0}
+return {1, 0, 0, 0}
 """
 
 
@@ -244,27 +274,35 @@ class RedisLimiter:
         self._down_until: float | None = None  # monotonic; None while Redis answers
 
     async def acquire(self, scope: str, limit: Limit, tokens: int) -> None:
-        if not (limit.requests_per_minute or limit.tokens_per_minute):
+        await self.acquire_all(((scope, limit),), tokens)
+
+    async def acquire_all(self, buckets: Buckets, tokens: int) -> None:
+        live = _limited(buckets)
+        if not live:
             return
         tokens = max(0, tokens)
-        answer = await self._call(scope, "acquire", limit, tokens)
+        answer = await self._call(live, "acquire", tokens)
         if answer is not None and not answer[0]:
-            raise _refusal(scope, limit, tokens, int(answer[1]), int(answer[2]))
+            scope, limit = live[int(answer[1]) - 1]
+            raise _refusal(scope, limit, tokens, int(answer[2]), int(answer[3]))
 
     async def record(self, scope: str, limit: Limit, tokens: int) -> None:
         if limit.tokens_per_minute and tokens:
-            await self._call(scope, "record", limit, tokens)
+            await self._call([(scope, limit)], "record", tokens)
 
     async def aclose(self) -> None:
         await self._redis.aclose()
 
-    async def _call(self, scope: str, mode: str, limit: Limit, tokens: int) -> list[int] | None:
+    async def _call(self, buckets: Buckets, mode: str, tokens: int) -> list[int] | None:
         """The script's answer, or None while Redis fails (fail open)."""
         if self._down_until is not None and time.monotonic() < self._down_until:
             return None
-        args = [mode, limit.requests_per_minute, limit.tokens_per_minute, tokens]
+        keys = [f"seekgate:rl:{scope}:bucket" for scope, _ in buckets]
+        args: list[str | int] = [mode, tokens]
+        for _, limit in buckets:
+            args += [limit.requests_per_minute, limit.tokens_per_minute]
         try:
-            answer: list[int] = await self._script(keys=[f"seekgate:rl:{scope}:bucket"], args=args)
+            answer: list[int] = await self._script(keys=keys, args=args)
         # Any Redis failure, not only a refused connection: a full, read-only or loading server
         # is as much an outage of the limiter as a dead one.
         except self._redis_error as exc:

@@ -20,7 +20,18 @@ from collections.abc import Iterable
 import msgspec
 
 from seekgate import errors
-from seekgate.core.types import ChatRequest, ChatResponse, Chunk, FinishReason, Message, Request, Role, TextPart, ToolCallDelta, Usage
+from seekgate.core.types import (
+    ChatRequest,
+    ChatResponse,
+    Chunk,
+    FinishReason,
+    Message,
+    Request,
+    Role,
+    TextPart,
+    ToolCallDelta,
+    Usage,
+)
 from seekgate.guards.keys import KEY_PREFIX, ApiKey, KeyStore
 from seekgate.guards.limits import Limit, RateLimiter
 from seekgate.guards.output import OutputGuard, blocked_error
@@ -180,8 +191,9 @@ class GuardStage:
             raise errors.PermissionDenied(
                 f"this API key ({caller.key.name}) may run the tasks {', '.join(caller.key.tasks)}, not {task!r}", param="task"
             )
-        await self.limiter.acquire(caller.scope, self._caller_limit(caller), tokens)
-        await self.limiter.acquire(f"task:{task}", Limit(profile.requests_per_minute, profile.tokens_per_minute), tokens)
+        # Both or neither: a request the task's bucket refuses must not spend the caller's allowance.
+        task_limit = Limit(profile.requests_per_minute, profile.tokens_per_minute)
+        await self.limiter.acquire_all(((caller.scope, self._caller_limit(caller)), (f"task:{task}", task_limit)), tokens)
 
     async def settle(self, caller: Caller, task: str, profile: TaskProfile, estimated: int, usage: Usage | None) -> None:
         if usage is None:

@@ -186,3 +186,22 @@ def test_make_limiter_builds_the_configured_store():
     asyncio.run(redis.aclose())
     with pytest.raises(ValueError, match="redis_url"):
         make_limiter("redis", None)
+
+
+def test_a_request_draws_on_all_its_buckets_or_none(limiter: MemoryLimiter):
+    caller, task = ("key:key_a", Limit(requests_per_minute=5)), ("task:chat", Limit(requests_per_minute=2))
+    both = (caller, task)
+    assert [_admit_all(limiter, both) for _ in range(2)] == [True, True]
+    with pytest.raises(errors.RateLimited, match="rate limit for task:chat: 2 requests per minute"):
+        asyncio.run(limiter.acquire_all(both, 0))  # the task's bucket is empty
+    # the refused request took nothing from the caller's bucket: three more fit there, not two
+    assert [admit(limiter, *caller) for _ in range(4)] == [True, True, True, False]
+    asyncio.run(limiter.acquire_all((("task:free", Limit()),), 10))  # unlimited buckets take no part
+
+
+def _admit_all(limiter: MemoryLimiter, buckets, tokens: int = 0) -> bool:
+    try:
+        asyncio.run(limiter.acquire_all(buckets, tokens))
+    except errors.RateLimited:
+        return False
+    return True
