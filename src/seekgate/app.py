@@ -16,19 +16,18 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from seekgate import errors
-from seekgate.api.openai.routes import openai_error_response
-from seekgate.api.openai.embeddings import routes as embedding_routes
-from seekgate.api.openai.routes import routes as openai_routes
-from seekgate.api.openapi import DOCS_HTML, openapi_document
 from seekgate.api.admin import model_routes
 from seekgate.api.anthropic.routes import routes as anthropic_routes
-from seekgate.api.prompts import routes as prompt_routes
-from seekgate.api.reviews import routes as review_routes
 from seekgate.api.dashboard import dashboard_routes
+from seekgate.api.openai.embeddings import routes as embedding_routes
+from seekgate.api.openai.routes import openai_error_response
+from seekgate.api.openai.routes import routes as openai_routes
+from seekgate.api.openapi import DOCS_HTML, openapi_document
+from seekgate.api.prompts import routes as prompt_routes
 from seekgate.api.requests import routes as request_routes
+from seekgate.api.reviews import routes as review_routes
 from seekgate.backends.registry import SERVER_TYPES, Registry
-from seekgate.prompts.packs import PackStore, shipped_packs_dir
-from seekgate.reviews.store import ReviewStore
+from seekgate.cache.base import make_cache
 from seekgate.context.service import ContextService
 from seekgate.context.stage import ContextStage
 from seekgate.core.service import Gateway
@@ -36,10 +35,12 @@ from seekgate.guards.keys import KeyStore
 from seekgate.guards.limits import make_limiter
 from seekgate.guards.scrub import LogScrubber
 from seekgate.guards.stage import GuardStage
+from seekgate.guards.vault import vault_key
 from seekgate.mcp.chat import ENDPOINT as MCP_ENDPOINT
 from seekgate.mcp.server import McpHttp, make_scalpel
+from seekgate.prompts.packs import PackStore, shipped_packs_dir
+from seekgate.reviews.store import ReviewStore
 from seekgate.settings import ConfigError, Settings, resolve_secret
-from seekgate.cache.base import make_cache
 from seekgate.telemetry.live import LiveStats
 from seekgate.telemetry.logs import RequestLogLine
 from seekgate.telemetry.metrics import HealthGauges, Metrics, metrics_route
@@ -181,4 +182,5 @@ def _guards(settings: Settings) -> GuardStage:
         raise ConfigError(f"guards.rate_limits is \"redis\": set the environment variable {config.redis_url} to redis://host:port/db")
     limiter = make_limiter(config.rate_limits, redis_url)
     scrubber = LogScrubber() if config.scrub_logs else None
-    return GuardStage(config, KeyStore(settings.server.data_path / "seekgate.db"), limiter, scrubber)
+    key = vault_key(resolve_secret(config.vault_key), settings.server.data_path / "vault.key")
+    return GuardStage(config, KeyStore(settings.server.data_path / "seekgate.db"), limiter, scrubber, key)

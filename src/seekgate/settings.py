@@ -245,6 +245,10 @@ class GuardSettings(_Spec):
     """One shared limit over every request that carries no key; 0 = none."""
     anonymous_tokens_per_minute: int = 0
     scrub_logs: bool = True
+    vault_key: str | None = "env::SEEKGATE_VAULT_KEY"
+    """An `env::NAME` reference to the secret placeholders are derived from. Unset: a random key
+    kept in data_dir/vault.key, made on first start, so placeholders (and the cache keys of
+    prompts holding secrets) survive restarts. Replicas sharing one cache set the same value."""
     profiles: dict[str, GuardProfile] = msgspec.field(default_factory=lambda: {"default": GuardProfile()})
 
 
@@ -715,6 +719,8 @@ def _check_review(settings: Settings, fail: Any) -> None:
 def _check_guards(guards: GuardSettings, fail: Any) -> None:
     if guards.redis_url is not None and not guards.redis_url.startswith(SECRET_PREFIX):
         fail(("guards", "redis_url"), f"a reference to an environment variable: write \"{SECRET_PREFIX}VARIABLE_NAME\"")
+    if guards.vault_key is not None and not guards.vault_key.startswith(SECRET_PREFIX):
+        fail(("guards", "vault_key"), f"a reference to an environment variable: write \"{SECRET_PREFIX}VARIABLE_NAME\", never the key itself")
     for key in ("requests_per_minute", "tokens_per_minute", "anonymous_requests_per_minute", "anonymous_tokens_per_minute"):
         if getattr(guards, key) < 0:
             fail(("guards", key), "must not be negative (0 = no limit)")

@@ -218,6 +218,34 @@ def test_the_cache_never_holds_a_secret_the_client_sent_and_a_hit_restores_it(ga
     assert token.encode() not in stored + (wal.read_bytes() if wal.exists() else b"")
 
 
+def test_a_prompt_holding_a_secret_still_hits_the_cache_after_a_restart(upstream: tuple[Numbering, str], tmp_path: Path):
+    token = "gh" + "p_" + "".join(random.Random(9).choice(string.ascii_letters + string.digits) for _ in range(36))
+    prompt = f"rotate {token} {_unique('restart')}"
+    config = CONFIG.replace("{upstream}", upstream[1])
+    with run_gateway(config, tmp_path) as server:
+        first, status = _ask(server, prompt)
+        assert status == "miss" and token in first
+    with run_gateway(config, tmp_path) as restarted:  # same data_dir: the same vault key, the same placeholder
+        assert _ask(restarted, prompt) == (first, "hit")
+
+
+def test_replicas_that_share_a_vault_key_share_cached_answers_to_prompts_with_secrets(
+    upstream: tuple[Numbering, str], redis_db: str, tmp_path: Path,  # noqa: F811
+) -> None:  # fmt: skip
+    token = "gh" + "p_" + "".join(random.Random(11).choice(string.ascii_letters + string.digits) for _ in range(36))
+    prompt = f"revoke {token} {_unique('replica')}"
+    config = CONFIG.replace("{upstream}", upstream[1]) + '\n[cache]\nstore = "redis"\n'
+    env = {"SEEKGATE_REDIS_URL": redis_db, "SEEKGATE_VAULT_KEY": "one secret for the fleet"}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with run_gateway(config, tmp_path / "a", env=env) as one:
+        first, status = _ask(one, prompt)
+        assert status == "miss"
+    with run_gateway(config, tmp_path / "b", env=env) as other:
+        assert _ask(other, prompt) == (first, "hit")
+    assert not (tmp_path / "a" / "data" / "vault.key").exists()  # the configured secret, not a file
+
+
 def test_each_request_logs_one_json_line_with_its_figures_and_id(gateway: Process):
     prompt = _unique("log me")
     raw = _client(gateway).chat.completions.with_raw_response.create(

@@ -157,13 +157,16 @@ class RequestGuard:
 
 
 class GuardStage:
-    def __init__(self, settings: GuardSettings, keys: KeyStore, limiter: RateLimiter, scrubber: LogScrubber | None = None) -> None:
+    def __init__(
+        self, settings: GuardSettings, keys: KeyStore, limiter: RateLimiter, scrubber: LogScrubber | None = None,
+        vault_key: bytes | None = None,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.keys = keys
         self.limiter = limiter
         self.scrubber = scrubber
         self.scanner = Scanner()
-        self._vault_key = os.urandom(32)
+        self._vault_key = vault_key or os.urandom(32)  # none given: placeholders for this process only
         self._deny = {name: [re.compile(p) for p in profile.deny] for name, profile in settings.profiles.items()}
 
     def profile(self, name: str) -> GuardProfile:

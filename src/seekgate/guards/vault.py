@@ -1,9 +1,10 @@
 """Reversible redaction: values out, placeholders in, and the way back, also mid-stream.
 
 A placeholder names what it hides and is stable: `[GITHUB_TOKEN_3f9a1c]` is the same for the same
-value in every request this gateway serves (an HMAC under a key made at start-up), so a
-conversation that sends the same secret each turn keeps the same prompt prefix and its prefix
-cache. Only placeholders of this request's vault are restored; anything else that looks like
+value in every request this gateway serves, also after a restart (an HMAC under a key kept in
+data_dir/vault.key, or derived from guards.vault_key), so a conversation that sends the same
+secret each turn keeps the same prompt prefix and its prefix cache, and the response cache still
+finds an answer to a prompt that held a secret once the gateway restarted. Only placeholders of this request's vault are restored; anything else that looks like
 one passes through as text.
 
 Masking uses `[EMAIL_REDACTED]`-style placeholders that are never restored.
@@ -11,20 +12,57 @@ Masking uses `[EMAIL_REDACTED]`-style placeholders that are never restored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import os
 import re
+import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from seekgate.guards.types import Action, Finding
 
-__all__ = ["PLACEHOLDER", "StreamRestorer", "Vault", "apply"]
+__all__ = ["PLACEHOLDER", "StreamRestorer", "Vault", "apply", "vault_key"]
 
 PLACEHOLDER = re.compile(r"\[([A-Z][A-Z0-9_]{0,39})_([0-9a-f]{6,12})\]")
 _LONGEST = 1 + 40 + 1 + 12 + 1
 # Every proper prefix of a placeholder matches this; a stream holds such a tail back.
 _PREFIX = re.compile(r"\[(?:[A-Z][A-Z0-9_]{0,40}(?:[0-9a-f]{0,12})?)?\Z")
+
+
+_KEY_BYTES = 32
+
+
+def vault_key(secret: str | None, path: Path) -> bytes:
+    """The key placeholders are made with: derived from `secret` when one is configured (replicas
+    share it), else read from `path`, which the first process to need it creates (mode 0600;
+    workers starting together agree on one, since the file appears whole or not at all)."""
+    if secret:
+        return hashlib.sha256(b"seekgate vault\0" + secret.encode()).digest()
+    for _ in range(50):
+        with contextlib.suppress(FileNotFoundError):
+            key = path.read_bytes()
+            if len(key) == _KEY_BYTES:
+                return key
+            raise ValueError(f"{path} is not a vault key ({len(key)} bytes, expected {_KEY_BYTES}); delete it to make a new one")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, os.urandom(_KEY_BYTES))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(draft, path)  # fails if another process got there first: then its key is used
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+        time.sleep(0.01)
+    raise RuntimeError(f"could not read or create the vault key at {path}")
 
 
 class Vault:
