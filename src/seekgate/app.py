@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -48,9 +49,15 @@ from seekgate.telemetry.middleware import METERED, TelemetryMiddleware
 from seekgate.telemetry.record import Telemetry
 from seekgate.telemetry.requestlog import RequestLog
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_local_app"]
 
 log = logging.getLogger("seekgate")
+
+
+def create_local_app(settings: Settings) -> Starlette:
+    """The app for a command that calls the gateway in its own process (`seekgate mcp` over
+    stdio, `seekgate review`): nothing listens for HTTP there, so /mcp is not served."""
+    return create_app(msgspec.structs.replace(settings, scalpel=msgspec.structs.replace(settings.scalpel, http=False)))
 
 
 def create_app(settings: Settings) -> Starlette:

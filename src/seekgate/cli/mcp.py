@@ -16,8 +16,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-import msgspec
-
 from seekgate.asgi import prepare_process
 from seekgate.cli.common import settings_from_args
 from seekgate.settings import ConfigError, Settings
@@ -62,10 +60,9 @@ async def serve(settings: Settings) -> None:
         log.info("scalpel over stdio: workspace %s, model turns at %s", scalpel.root, settings.scalpel.endpoint)
         await serve_stdio(build_server(scalpel), _running(scalpel))
         return
-    from seekgate.app import create_app
+    from seekgate.app import create_local_app
 
-    # Serving stdio, so not /mcp: nothing listens for HTTP here.
-    app = create_app(msgspec.structs.replace(settings, scalpel=msgspec.structs.replace(settings.scalpel, http=False)))
+    app = create_local_app(settings)
     scalpel = app.state.scalpel
     log.info("scalpel over stdio: workspace %s, model turns through the gateway in-process", scalpel.root)
     await serve_stdio(build_server(scalpel), app.router.lifespan_context(app))

@@ -218,7 +218,6 @@ def _workspace_root(config: ScalpelSettings) -> Path:
 
 def _tools(scalpel: Scalpel) -> list[types.Tool]:
     verify = f" After each edit `{scalpel.config.verify}` must pass, or the edit is rolled back." if scalpel.config.verify else ""
-    job_id = {"type": "string", "description": "The job id scalpel returned for a background chore."}
     return [
         types.Tool(
             name="scalpel",
@@ -249,29 +248,24 @@ def _tools(scalpel: Scalpel) -> list[types.Tool]:
             },
             annotations=types.ToolAnnotations(title="Delegate a code chore", destructive_hint=False, open_world_hint=False),
         ),
-        types.Tool(
-            name="scalpel_status",
-            description="The state of a background scalpel job (queued, running, done, failed, cancelled, aborted), its progress and, once it ended, its result.",
-            input_schema={
-                "type": "object",
-                "properties": {"job_id": job_id},
-                "required": ["job_id"],
-                "additionalProperties": False,
-            },
-            annotations=types.ToolAnnotations(title="Scalpel job status", read_only_hint=True, open_world_hint=False),
+        _job_tool(
+            "scalpel_status",
+            "The state of a background scalpel job (queued, running, done, failed, cancelled, aborted), its progress and, once it ended, its result.",
+            types.ToolAnnotations(title="Scalpel job status", read_only_hint=True, open_world_hint=False),
         ),
-        types.Tool(
-            name="scalpel_cancel",
-            description="Stop a background scalpel job within a second; an edit in flight is rolled back, never left half-applied.",
-            input_schema={
-                "type": "object",
-                "properties": {"job_id": job_id},
-                "required": ["job_id"],
-                "additionalProperties": False,
-            },
-            annotations=types.ToolAnnotations(title="Cancel a scalpel job", destructive_hint=False, open_world_hint=False),
+        _job_tool(
+            "scalpel_cancel",
+            "Stop a background scalpel job within a second; an edit in flight is rolled back, never left half-applied.",
+            types.ToolAnnotations(title="Cancel a scalpel job", destructive_hint=False, open_world_hint=False),
         ),
     ]
+
+
+def _job_tool(name: str, description: str, annotations: types.ToolAnnotations) -> types.Tool:
+    """A tool that takes only the id of a background job."""
+    job_id = {"type": "string", "description": "The job id scalpel returned for a background chore."}
+    schema = {"type": "object", "properties": {"job_id": job_id}, "required": ["job_id"], "additionalProperties": False}
+    return types.Tool(name=name, description=description, input_schema=schema, annotations=annotations)
 
 
 def build_server(scalpel: Scalpel) -> Server[Any]:

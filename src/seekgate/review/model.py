@@ -125,10 +125,9 @@ async def open_gateway(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(base_url=settings.review.gateway.rstrip("/")) as http:
             yield http
         return
-    from seekgate.app import create_app
+    from seekgate.app import create_local_app
 
-    # Nothing listens here, so no /mcp either.
-    app = create_app(msgspec.structs.replace(settings, scalpel=msgspec.structs.replace(settings.scalpel, http=False)))
+    app = create_local_app(settings)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=IN_PROCESS) as http,
